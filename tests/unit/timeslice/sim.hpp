@@ -1,0 +1,148 @@
+// A deterministic discrete-event simulation of processes sharing one GPU, driving the Arbiter API
+// exactly as the CUDA adapter does:
+//   launch thread: before_launch(); kGo -> submit the kernel (and on_launch() when track is set);
+//                  kWait -> sleep until retry_at_ns, first reporting completions when the reason is
+//                  kInflightBound or kCapBudget (the adapter polls its events then);
+//   watcher:       report completions of tracked launches (on_complete with their exact GPU time),
+//                  then tick(), and sleep until the time tick() returned.
+// The GPU runs all submitted kernels one after another in submission order (one FIFO across
+// processes), so every kernel's start and end are known when it is submitted. A process may have at
+// most queue_depth kernels queued (CUDA's launch queue); further launches block until one finishes.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <queue>
+#include <random>
+#include <vector>
+
+#include "xpu/timeslice/arbiter.hpp"
+#include "xpu/timeslice/schedule_table.hpp"
+#include "xpu/timeslice/tunables.hpp"
+
+namespace xpu::timeslice::sim {
+
+inline constexpr Nanos kNever = INT64_MAX;
+
+enum class WorkKind { kIdle, kBusy, kBursty, kRequests };
+
+struct Workload {
+  WorkKind kind = WorkKind::kBusy;
+  Nanos kernel_ns = 1'000'000;        // mean GPU time of one launch
+  double jitter = 0.0;                // durations uniform in kernel_ns * [1 - jitter, 1 + jitter]
+  std::uint32_t queue_depth = 16;     // kernels queued before a launch blocks
+  Nanos cpu_per_launch_ns = 5'000;    // CPU time between two launches
+  Nanos on_ns = 0;                    // kBursty: has work for on_ns ...
+  Nanos off_ns = 0;                   // ... then none for off_ns
+  Nanos period_ns = 0;                // kRequests: a request arrives every period_ns ...
+  std::uint32_t kernels_per_request = 1;  // ... launches this many kernels, then synchronizes
+};
+
+struct ProcSpec {
+  std::uint32_t group = 0;
+  std::uint32_t share = 100;
+  Mode mode = Mode::kShare;
+  Priority priority = Priority::kNormal;
+  Workload work;
+  Nanos join_at = 0;       // relative to the simulation's start
+  Nanos leave_at = kNever;  // relative; kNever: stays
+};
+
+struct ProcStats {
+  Nanos gpu_ns = 0;                 // GPU time of its kernels inside the measuring window
+  std::uint64_t launches = 0;       // all launches
+  std::uint64_t tracked = 0;        // launches it was asked to track
+  std::uint64_t waits = 0;          // before_launch calls that said wait
+  std::vector<Nanos> latency;       // kRequests: arrival -> last kernel of the request done
+  std::vector<Nanos> queue_delay;   // kRequests: arrival -> first kernel starts on the GPU
+  std::vector<Nanos> go_times;      // times of launches (only when record_go_times)
+};
+
+class Simulation {
+ public:
+  explicit Simulation(const Tunables& tunables = {}, std::uint64_t seed = 1);
+
+  /// Adds a process; its slot is its index. Returns the index.
+  int add(const ProcSpec& spec);
+  /// Extra join / leave of an existing process at absolute times (slot reuse, churn).
+  void join_at(int proc, Nanos at) { push(at, proc, Ev::kJoin); }
+  void leave_at(int proc, Nanos at) { push(at, proc, Ev::kLeave); }
+  /// SIGKILL at absolute time `at`: it stops doing anything at all, and liveness says dead.
+  void kill_at(int proc, Nanos at);
+  /// Overwrites the whole table with random bytes at absolute time `at`.
+  void corrupt_at(Nanos at, std::uint64_t seed);
+  /// GPU time is counted inside [from, to) (absolute).
+  void set_window(Nanos from, Nanos to);
+  void record_go_times(bool on) { record_go_ = on; }
+  void run_until(Nanos end);
+
+  Nanos start() const { return start_; }
+  Nanos now() const { return now_; }
+  DeviceSchedule& table() { return *table_; }
+  Arbiter& arbiter(int proc) { return *procs_[static_cast<std::size_t>(proc)].arb; }
+  const ProcStats& stats(int proc) const { return procs_[static_cast<std::size_t>(proc)].st; }
+  bool alive(std::uint32_t slot) const;
+
+  /// Part of all GPU time in the window that went to `proc`.
+  double share(int proc) const;
+  /// GPU time of `proc` / window length.
+  double fraction(int proc) const;
+  /// Busy GPU time / window length.
+  double gpu_busy_fraction() const;
+  Nanos window_length() const { return window_to_ - window_from_; }
+
+ private:
+  enum class Ev : std::uint8_t { kJoin, kLeave, kLaunch, kWatch, kRequest, kKill, kCorrupt };
+  struct Event {
+    Nanos t;
+    std::uint64_t seq;
+    int proc;
+    Ev type;
+    std::uint64_t arg;
+    bool operator>(const Event& o) const { return t != o.t ? t > o.t : seq > o.seq; }
+  };
+  struct Proc {
+    ProcSpec spec;
+    std::unique_ptr<Arbiter> arb;
+    bool alive = true;
+    bool joined = false;
+    std::uint64_t gen = 0;  // join generation: events of an earlier membership are dropped
+    Nanos joined_at = 0;
+    bool launch_scheduled = false;
+    bool report_before_retry = false;
+    std::deque<Nanos> queued_ends;                      // its kernels not finished yet
+    std::deque<std::pair<Nanos, Nanos>> unreported;     // tracked (end, duration) not reported
+    std::deque<Nanos> arrivals;                         // requests waiting to start
+    std::uint32_t kernels_left = 0;
+    Nanos request_arrival = 0;
+    bool request_started = false;
+    Nanos sync_until = 0;
+    std::mt19937_64 rng;
+    ProcStats st;
+  };
+
+  void push(Nanos t, int proc, Ev type, std::uint64_t arg = 0);
+  void schedule_launch(Proc& p, int idx, Nanos t);
+  void on_launch(int idx);
+  void on_watch(int idx);
+  void report(Proc& p);
+  Nanos next_work(Proc& p);
+  Nanos draw_kernel(Proc& p);
+
+  Tunables tunables_;
+  std::unique_ptr<DeviceSchedule> table_;
+  std::vector<Proc> procs_;
+  std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
+  std::uint64_t seq_ = 0;
+  Nanos start_ = 1'000'000'000;
+  Nanos now_ = start_;
+  Nanos gpu_tail_ = 0;
+  Nanos window_from_ = 0;
+  Nanos window_to_ = kNever;
+  Nanos busy_in_window_ = 0;
+  bool record_go_ = false;
+  std::uint64_t seed_;
+};
+
+}  // namespace xpu::timeslice::sim

@@ -1,0 +1,121 @@
+// The per-process, per-device handle on a DeviceSchedule: what the CUDA adapter calls.
+//
+// Call sequence (see README.md):
+//   join() once when the process starts using the device, leave() when it stops;
+//   before_launch() before every kernel / graph launch: kGo -> launch; kWait -> sleep until
+//     retry_at_ns (for kInflightBound and kCapBudget poll your completion events first), call again;
+//   on_launch() after a launch that decision.track asked to track (record an event after it);
+//   on_complete() from the watcher for tracked launches that finished, with their measured GPU time;
+//   tick() from the watcher, at the time it returns (1 ms while work is in flight, else 50 ms).
+// All methods are noexcept, allocation-free and lock-free, and may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "xpu/timeslice/liveness.hpp"
+#include "xpu/timeslice/schedule_table.hpp"
+#include "xpu/timeslice/tunables.hpp"
+#include "xpu/timeslice/types.hpp"
+
+namespace xpu::timeslice {
+
+enum class Verdict : std::uint8_t { kGo, kWait };
+
+enum class WaitReason : std::uint8_t {
+  kNone,           // (kGo)
+  kOtherHolder,    // another group holds the device: sleep, call again
+  kInflightBound,  // too much of our work is queued on the GPU: report completions, call again
+  kCapBudget,      // cap mode budget spent: report completions, call again
+};
+
+struct Decision {
+  Verdict verdict = Verdict::kGo;
+  WaitReason reason = WaitReason::kNone;
+  /// Go: record an event after this launch and report it (on_launch / on_complete). False only
+  /// while nobody else competes for the device, so a lone share-mode process records nothing.
+  bool track = false;
+  /// Wait: call before_launch again at (or soon after) this time.
+  Nanos retry_at_ns = 0;
+
+  bool go() const noexcept { return verdict == Verdict::kGo; }
+};
+
+/// Group-level outcome of a hand-over attempt (exposed for tests and status).
+enum class HandoverStatus : std::uint8_t { kInstalled, kRaced, kNoCandidate };
+
+class Arbiter {
+ public:
+  /// `slot` >= kMaxSlots gives a disabled arbiter that always says go (the shim keeps working).
+  Arbiter(DeviceSchedule& table, std::uint32_t slot, const Tunables& tunables = {},
+          Liveness alive = {}) noexcept;
+  Arbiter(const Arbiter&) = delete;
+  Arbiter& operator=(const Arbiter&) = delete;
+
+  /// Starts using the device. Out-of-range values are clamped (share to 1..100); returns false
+  /// (and stays disabled) only for a group >= kMaxGroups or a disabled arbiter. Re-joining changes
+  /// the configuration. The group's configuration is the last joiner's.
+  bool join(Nanos now, std::uint32_t group, std::uint32_t share_percent, Mode mode,
+            Priority priority) noexcept;
+  /// Stops using the device; hands the slice on if this was the group's last member holding it.
+  void leave(Nanos now) noexcept;
+
+  /// Before each launch. Fast path (holder inside its slice, or lone process): a few atomic loads.
+  Decision before_launch(Nanos now) noexcept;
+  /// After a tracked launch was submitted (`launches` launches, usually 1).
+  void on_launch(Nanos now, std::uint32_t launches = 1) noexcept;
+  /// Tracked launches that completed, with the GPU busy time they took (ns), measured from events.
+  void on_complete(Nanos now, std::uint32_t launches, std::uint64_t gpu_ns) noexcept;
+  /// Periodic upkeep; returns when to tick next.
+  Nanos tick(Nanos now) noexcept;
+
+  bool joined() const noexcept;
+  std::uint32_t slot() const noexcept { return slot_; }
+  std::int64_t inflight_launches() const noexcept { return inflight_.load(std::memory_order_relaxed); }
+  Nanos estimated_launch_ns() const noexcept { return avg_launch_ns_.load(std::memory_order_relaxed); }
+  const Tunables& tunables() const noexcept { return t_; }
+
+ private:
+  MemberConfig config() const noexcept;
+  Decision as_holder(Nanos now, const MemberConfig& cfg, std::uint64_t word) noexcept;
+  Decision go_as_holder(Nanos now, const MemberConfig& cfg) noexcept;
+  Decision acquire(Nanos now, const MemberConfig& cfg, std::uint64_t word) noexcept;
+  Decision wait_for_holder(Nanos now, std::uint64_t word) const noexcept;
+  Decision cap_wait(Nanos now, const MemberConfig& cfg, Nanos ready) noexcept;
+  bool may_take_over(Nanos now, const MemberConfig& cfg, std::uint64_t word) const noexcept;
+  bool inflight_fits(Nanos bound) const noexcept;
+  Nanos cap_ready_at(Nanos now, const MemberConfig& cfg) const noexcept;
+  bool should_track(Nanos now, const MemberConfig& cfg, bool contended) noexcept;
+
+  void announce_want(Nanos now, const MemberConfig& cfg) noexcept;
+  void catch_up_vtime(Nanos now, const MemberConfig& cfg) noexcept;
+  void refresh_busy(Nanos now, Nanos until) noexcept;
+  void shorten_busy(Nanos until) noexcept;
+  void refresh_presence(Nanos now, const MemberConfig& cfg, bool force) noexcept;
+  void charge(Nanos now, const MemberConfig& cfg, std::uint64_t gpu_ns) noexcept;
+  void add_to_window(Nanos now, std::uint64_t gpu_ns) noexcept;
+  void repair(const MemberConfig& cfg) noexcept;
+  void reap(Nanos now) noexcept;
+  bool group_has_other_live_member(std::uint32_t group, Nanos now) const noexcept;
+
+  DeviceSchedule& table_;
+  const std::uint32_t slot_;
+  const Tunables t_;
+  const Liveness alive_;
+  const bool enabled_;
+
+  // Process-local state. Atomics because the launch threads and the watcher thread share it.
+  std::atomic<std::uint64_t> cfg_{0};  // this process's MemberConfig word (authoritative copy)
+  std::atomic<std::int64_t> inflight_{0};
+  std::atomic<Nanos> avg_launch_ns_{0};
+  // The leases this process last wrote: writes are rate-limited against them.
+  std::atomic<Nanos> busy_written_{0};
+  std::atomic<Nanos> want_written_{0};
+  std::atomic<Nanos> presence_written_{0};
+  std::atomic<Nanos> heartbeat_written_{0};
+  std::atomic<Nanos> track_until_{0};
+  std::atomic<Nanos> next_repair_{0};
+  std::atomic<Nanos> next_reap_{0};
+};
+
+}  // namespace xpu::timeslice

@@ -1,0 +1,485 @@
+// The per-process side of the scheduler: the launch gate, completion accounting and upkeep.
+#include "xpu/timeslice/arbiter.hpp"
+
+#include <algorithm>
+#include <atomic>
+
+#include "holder.hpp"
+#include "lease.hpp"
+#include "xpu/timeslice/cap_budget.hpp"
+#include "xpu/timeslice/vtime.hpp"
+
+namespace xpu::timeslice {
+
+using detail::kNoGroup;
+using detail::lease_live;
+using detail::lease_value;
+using detail::raise_lease;
+using detail::sane_now;
+
+namespace {
+
+constexpr auto kRelaxed = std::memory_order_relaxed;
+constexpr Nanos kMinRetryNs = 1'000;  // a wait always moves time forward
+constexpr Nanos kMinLaunchEstimateNs = 100;
+constexpr Nanos kMaxLaunchEstimateNs = 10'000'000'000;
+constexpr Nanos kRepairPeriodNs = 50'000'000;
+
+Decision go(bool track) noexcept { return {Verdict::kGo, WaitReason::kNone, track, 0}; }
+
+Decision wait(WaitReason why, Nanos now, Nanos until) noexcept {
+  return {Verdict::kWait, why, true, std::max(until, now + kMinRetryNs)};
+}
+
+bool demand_at_or_above(const DeviceSchedule& d, Nanos now, Priority p) noexcept {
+  for (std::uint32_t q = priority_index(p); q < kPriorityLevels; ++q) {
+    if (lease_live(d.demand_until_ns[q], now)) return true;
+  }
+  return false;
+}
+
+bool demand_any(const DeviceSchedule& d, Nanos now) noexcept {
+  return demand_at_or_above(d, now, Priority::kLow);
+}
+
+bool present_above(const DeviceSchedule& d, Nanos now, Priority p) noexcept {
+  for (std::uint32_t q = priority_index(p) + 1; q < kPriorityLevels; ++q) {
+    if (lease_live(d.present_until_ns[q], now)) return true;
+  }
+  return false;
+}
+
+bool present_other_class(const DeviceSchedule& d, Nanos now, Priority p) noexcept {
+  for (std::uint32_t q = 0; q < kPriorityLevels; ++q) {
+    if (q != priority_index(p) && lease_live(d.present_until_ns[q], now)) return true;
+  }
+  return false;
+}
+
+bool holds(std::uint64_t word, std::uint32_t group) noexcept {
+  const HolderWord h = decode_holder(word);
+  return h.present && h.group == group;
+}
+
+}  // namespace
+
+Arbiter::Arbiter(DeviceSchedule& table, std::uint32_t slot, const Tunables& tunables,
+                 Liveness alive) noexcept
+    : table_(table),
+      slot_(slot),
+      t_(sanitized(tunables)),
+      alive_(alive),
+      enabled_(slot < kMaxSlots) {
+  avg_launch_ns_.store(t_.default_launch_ns, kRelaxed);
+}
+
+MemberConfig Arbiter::config() const noexcept {
+  return decode_config(cfg_.load(std::memory_order_acquire));
+}
+
+bool Arbiter::joined() const noexcept { return config().present; }
+
+// ---- join / leave --------------------------------------------------------------------------------
+
+bool Arbiter::join(Nanos now, std::uint32_t group, std::uint32_t share_percent, Mode mode,
+                   Priority priority) noexcept {
+  if (!enabled_ || group >= kMaxGroups) return false;
+  now = sane_now(now);
+  if (mode != Mode::kShare && mode != Mode::kCap) mode = Mode::kShare;
+  if (priority_index(priority) >= kPriorityLevels) priority = Priority::kNormal;
+
+  SlotSchedule& s = table_.slots[slot_];
+  const MemberConfig previous = decode_config(s.config.load(std::memory_order_acquire));
+  MemberConfig c;
+  c.present = true;
+  c.group = group;
+  c.share_percent = vtime::clamp_share(share_percent);
+  c.mode = mode;
+  c.priority = priority;
+  c.epoch = previous.epoch + 1;  // a new epoch defeats a reaper that looked at the old config
+
+  // Fresh slot state first; the config word (release) publishes it.
+  s.heartbeat_ns.store(now, kRelaxed);
+  s.want_until_ns.store(0, kRelaxed);
+  s.busy_until_ns.store(0, kRelaxed);
+  s.gpu_ns_total.store(0, kRelaxed);
+  s.window_index.store(0, kRelaxed);
+  s.window_cur_ns.store(0, kRelaxed);
+  s.window_prev_ns.store(0, kRelaxed);
+  const std::uint64_t word = encode_config(c);
+  s.config.store(word, std::memory_order_release);
+  MemberConfig gc = c;
+  gc.epoch = 0;
+  table_.groups[group].config.store(encode_config(gc), std::memory_order_release);
+
+  inflight_.store(0, kRelaxed);
+  busy_written_.store(0, kRelaxed);
+  want_written_.store(0, kRelaxed);
+  heartbeat_written_.store(now, kRelaxed);
+  track_until_.store(0, kRelaxed);
+  cfg_.store(word, std::memory_order_release);
+  refresh_presence(now, c, /*force=*/true);
+  return true;
+}
+
+void Arbiter::leave(Nanos now) noexcept {
+  const MemberConfig c = decode_config(cfg_.exchange(0, std::memory_order_acq_rel));
+  if (!enabled_ || !c.present) return;
+  now = sane_now(now);
+  SlotSchedule& s = table_.slots[slot_];
+  MemberConfig freed;
+  freed.epoch = c.epoch;  // keep the epoch: the next join must use a new one
+  std::uint64_t expected = encode_config(c);
+  s.config.compare_exchange_strong(expected, encode_config(freed), std::memory_order_acq_rel);
+  s.want_until_ns.store(0, kRelaxed);
+  s.busy_until_ns.store(0, kRelaxed);
+  shorten_busy(now);
+  inflight_.store(0, kRelaxed);
+
+  // Hand the device on now rather than when the lease runs out, unless a peer of the group stays.
+  const std::uint64_t word = table_.holder.load(std::memory_order_acquire);
+  if (holds(word, c.group) && !group_has_other_live_member(c.group, now)) {
+    detail::hand_over(table_, t_, now, word, static_cast<std::int32_t>(c.group));
+  }
+}
+
+bool Arbiter::group_has_other_live_member(std::uint32_t group, Nanos now) const noexcept {
+  for (std::uint32_t i = 0; i < kMaxSlots; ++i) {
+    if (i == slot_) continue;
+    const SlotSchedule& s = table_.slots[i];
+    const MemberConfig c = decode_config(s.config.load(std::memory_order_acquire));
+    if (!c.present || c.group != group) continue;
+    const Nanos hb = s.heartbeat_ns.load(kRelaxed);
+    if (hb <= now + kMaxLeaseAheadNs && hb > now - t_.stale_after_ns) return true;
+  }
+  return false;
+}
+
+// ---- the launch gate -----------------------------------------------------------------------------
+
+Decision Arbiter::before_launch(Nanos now) noexcept {
+  const MemberConfig cfg = config();
+  if (!cfg.present) return go(false);
+  now = sane_now(now);
+  if (cfg.mode == Mode::kCap) {
+    const Nanos ready = cap_ready_at(now, cfg);
+    if (ready > now) return cap_wait(now, cfg, ready);
+  }
+  const std::uint64_t word = table_.holder.load(std::memory_order_acquire);
+  if (holds(word, cfg.group)) return as_holder(now, cfg, word);
+  return acquire(now, cfg, word);
+}
+
+Decision Arbiter::as_holder(Nanos now, const MemberConfig& cfg, std::uint64_t word) noexcept {
+  // Inside the slice, or past it with nobody of our priority or above waiting: keep going. A lone
+  // process therefore never hands over (and never writes the holder word).
+  if (detail::slice_age_ns(decode_holder(word).start_us, now) >= t_.slice_ns &&
+      demand_at_or_above(table_, now, cfg.priority)) {
+    // Slice over and someone waits: stop submitting, let the pick decide (it may renew us). Our
+    // queued work drains while the next holder starts, so the GPU does not idle in between.
+    const detail::Handover r = detail::hand_over(table_, t_, now, word, kNoGroup);
+    if (!holds(r.word, cfg.group)) return wait_for_holder(now, r.word);
+  }
+  return go_as_holder(now, cfg);
+}
+
+Decision Arbiter::go_as_holder(Nanos now, const MemberConfig& cfg) noexcept {
+  const bool higher = present_above(table_, now, cfg.priority);
+  const bool waiting_peers = demand_at_or_above(table_, now, cfg.priority);
+  // Below a joined higher-priority process, keep only a sliver queued so that its next launch waits
+  // little; while peers wait, keep enough queued to cover a hand-over but not much more.
+  Nanos bound = 0;
+  if (higher) {
+    bound = t_.low_inflight_ns;
+  } else if (waiting_peers) {
+    bound = t_.contended_inflight_ns;
+  }
+  if (bound > 0 && !inflight_fits(bound)) {
+    return wait(WaitReason::kInflightBound, now, now + t_.inflight_poll_ns);
+  }
+  refresh_busy(now, now + t_.idle_grace_ns);
+  const bool contended = higher || demand_any(table_, now) ||
+                         present_other_class(table_, now, cfg.priority);
+  return go(should_track(now, cfg, contended));
+}
+
+Decision Arbiter::acquire(Nanos now, const MemberConfig& cfg, std::uint64_t word) noexcept {
+  announce_want(now, cfg);
+  // Bounded: every failed round means another process changed the holder word, i.e. progress.
+  for (int round = 0; round < 4; ++round) {
+    if (holds(word, cfg.group)) return go_as_holder(now, cfg);
+    if (!may_take_over(now, cfg, word)) break;
+    const detail::Handover r = detail::hand_over(table_, t_, now, word, kNoGroup);
+    word = r.word;
+    if (r.status != HandoverStatus::kRaced) {
+      if (holds(word, cfg.group)) return go_as_holder(now, cfg);
+      break;
+    }
+  }
+  return wait_for_holder(now, word);
+}
+
+bool Arbiter::may_take_over(Nanos now, const MemberConfig& cfg, std::uint64_t word) const noexcept {
+  const HolderWord h = decode_holder(word);
+  if (!h.present) return true;  // nobody (or a corrupt word)
+  const GroupSchedule& g = table_.groups[h.group];
+  const MemberConfig hc = decode_group_config(g.config.load(std::memory_order_acquire), h.group);
+  if (!hc.present) return true;                             // held by an unconfigured group
+  if (cfg.priority > hc.priority) return true;              // preempt at our launch boundary
+  if (detail::slice_age_ns(h.start_us, now) >= t_.slice_ns) return true;  // slice over
+  if (!lease_live(g.busy_until_ns, now)) return true;       // holder idle, dead, or never came
+  return detail::group_throttled(g, hc, t_, now);           // holder out of cap budget
+}
+
+Decision Arbiter::wait_for_holder(Nanos now, std::uint64_t word) const noexcept {
+  // Sleep at most a poll; wake exactly at the end of the slice when that is sooner, so that the
+  // next holder is installed and starts submitting while the old holder's work drains.
+  Nanos until = now + t_.wait_poll_ns;
+  const HolderWord h = decode_holder(word);
+  if (h.present) {
+    const Nanos left = t_.slice_ns - detail::slice_age_ns(h.start_us, now);
+    if (left > 0) until = std::min(until, now + left);
+  }
+  return wait(WaitReason::kOtherHolder, now, until);
+}
+
+bool Arbiter::inflight_fits(Nanos bound) const noexcept {
+  const std::int64_t n = inflight_.load(kRelaxed);
+  if (n <= 0) return true;  // always allow one launch, however long
+  if (n >= static_cast<std::int64_t>(t_.max_inflight_launches)) return false;
+  return (n + 1) * avg_launch_ns_.load(kRelaxed) <= bound;
+}
+
+bool Arbiter::should_track(Nanos now, const MemberConfig& cfg, bool contended) noexcept {
+  // Tracking lingers after contention so that in-flight counts stay whole across short lulls.
+  if (contended) {
+    const Nanos until = now + t_.track_linger_ns;
+    if (track_until_.load(kRelaxed) < until - t_.track_linger_ns / 4) {
+      track_until_.store(until, kRelaxed);
+    }
+    return true;
+  }
+  return cfg.mode == Mode::kCap || track_until_.load(kRelaxed) > now;
+}
+
+// ---- cap mode ------------------------------------------------------------------------------------
+
+Nanos Arbiter::cap_ready_at(Nanos now, const MemberConfig& cfg) const noexcept {
+  const std::int64_t n = std::max<std::int64_t>(inflight_.load(kRelaxed), 0);
+  const auto inflight_gpu = static_cast<std::uint64_t>(n) *
+                            static_cast<std::uint64_t>(avg_launch_ns_.load(kRelaxed));
+  const Nanos tat = table_.groups[cfg.group].cap_tat_ns.load(kRelaxed);
+  return cap::ready_at(tat, now, cap::cost(inflight_gpu, cfg.share_percent), t_.cap_params());
+}
+
+Decision Arbiter::cap_wait(Nanos now, const MemberConfig& cfg, Nanos ready) noexcept {
+  // Out of budget while holding the device and others wait: give it away instead of sitting on it.
+  const std::uint64_t word = table_.holder.load(std::memory_order_acquire);
+  if (holds(word, cfg.group) && demand_any(table_, now)) {
+    detail::hand_over(table_, t_, now, word, static_cast<std::int32_t>(cfg.group));
+  }
+  return wait(WaitReason::kCapBudget, now, std::min(ready, now + t_.cap_poll_ns));
+}
+
+// ---- leases --------------------------------------------------------------------------------------
+
+void Arbiter::announce_want(Nanos now, const MemberConfig& cfg) noexcept {
+  const Nanos until = now + t_.want_lease_ns;
+  if (!detail::lease_needs_renewal(want_written_.load(kRelaxed), until, now)) return;
+  GroupSchedule& g = table_.groups[cfg.group];
+  repair(cfg);  // a waiter whose group config is garbage would never be picked
+  const Nanos last_active = std::max(lease_value(g.want_until_ns.load(kRelaxed), now),
+                                     lease_value(g.busy_until_ns.load(kRelaxed), now));
+  if (last_active < now - t_.fresh_gap_ns) catch_up_vtime(now, cfg);
+  raise_lease(g.want_until_ns, until, now);
+  table_.slots[slot_].want_until_ns.store(until, kRelaxed);
+  raise_lease(table_.demand_until_ns[priority_index(cfg.priority)], until, now);
+  want_written_.store(until, kRelaxed);
+}
+
+void Arbiter::catch_up_vtime(Nanos now, const MemberConfig& cfg) noexcept {
+  // Returning from idle: lift our vtime to the least vtime among groups already competing at our
+  // priority, so idle time earns no credit (else a returning group would monopolise the device).
+  bool found = false;
+  std::uint64_t least = 0;
+  for (std::uint32_t gi = 0; gi < kMaxGroups; ++gi) {
+    if (gi == cfg.group) continue;
+    const GroupSchedule& g = table_.groups[gi];
+    const MemberConfig c = decode_group_config(g.config.load(std::memory_order_acquire), gi);
+    if (!c.present || c.priority != cfg.priority) continue;
+    if (!lease_live(g.want_until_ns, now) && !lease_live(g.busy_until_ns, now)) continue;
+    const std::uint64_t vt = g.vtime.load(kRelaxed);
+    if (!found || vtime::distance(vt, least) < 0) least = vt;
+    found = true;
+  }
+  if (!found) return;
+  std::atomic<std::uint64_t>& mine = table_.groups[cfg.group].vtime;
+  std::uint64_t cur = mine.load(kRelaxed);
+  while (vtime::distance(least, cur) > 0 && !mine.compare_exchange_weak(cur, least, kRelaxed)) {
+  }
+}
+
+void Arbiter::refresh_busy(Nanos now, Nanos until) noexcept {
+  if (!detail::lease_needs_renewal(busy_written_.load(kRelaxed), until, now)) return;
+  const MemberConfig cfg = config();
+  if (!cfg.present) return;
+  raise_lease(table_.groups[cfg.group].busy_until_ns, until, now);
+  table_.slots[slot_].busy_until_ns.store(until, kRelaxed);
+  busy_written_.store(until, kRelaxed);
+}
+
+void Arbiter::shorten_busy(Nanos until) noexcept {
+  // Our work is done: pull the group's busy lease in so waiters need not sit out the whole
+  // in-flight lease. Only if the lease is still the one we wrote (a peer may have extended it).
+  Nanos mine = busy_written_.load(kRelaxed);
+  if (mine <= until) return;
+  const MemberConfig cfg = decode_config(cfg_.load(std::memory_order_acquire));
+  std::uint32_t group = cfg.group;
+  if (!cfg.present) {
+    // leave() already cleared cfg_; the slot word still names the group.
+    const MemberConfig sc = decode_config(table_.slots[slot_].config.load(kRelaxed));
+    group = sc.group;
+  }
+  if (group < kMaxGroups) {
+    table_.groups[group].busy_until_ns.compare_exchange_strong(mine, until, kRelaxed);
+  }
+  table_.slots[slot_].busy_until_ns.store(until, kRelaxed);
+  busy_written_.store(until, kRelaxed);
+}
+
+void Arbiter::refresh_presence(Nanos now, const MemberConfig& cfg, bool force) noexcept {
+  const Nanos until = now + t_.presence_lease_ns;
+  if (!force && !detail::lease_needs_renewal(presence_written_.load(kRelaxed), until, now)) return;
+  raise_lease(table_.present_until_ns[priority_index(cfg.priority)], until, now);
+  presence_written_.store(until, kRelaxed);
+}
+
+// ---- completions ---------------------------------------------------------------------------------
+
+void Arbiter::on_launch(Nanos /*now*/, std::uint32_t launches) noexcept {
+  if (!enabled_) return;
+  inflight_.fetch_add(launches, kRelaxed);
+}
+
+void Arbiter::on_complete(Nanos now, std::uint32_t launches, std::uint64_t gpu_ns) noexcept {
+  if (!enabled_) return;
+  now = sane_now(now);
+  gpu_ns = std::min(gpu_ns, vtime::kMaxChargeNs);
+
+  // In flight, clamped at zero (completions of launches counted before a re-join are tolerated).
+  std::int64_t cur = inflight_.load(kRelaxed);
+  std::int64_t left = 0;
+  do {
+    left = std::max<std::int64_t>(cur - launches, 0);
+  } while (!inflight_.compare_exchange_weak(cur, left, kRelaxed));
+
+  if (launches > 0 && gpu_ns > 0) {
+    // Moving average of GPU time per launch, for in-flight estimates (weight 1/4: adapts in a few
+    // completions, yet one odd kernel does not swing it).
+    const auto per = static_cast<Nanos>(gpu_ns / launches);
+    const Nanos avg = avg_launch_ns_.load(kRelaxed);
+    avg_launch_ns_.store(std::clamp(avg + (per - avg) / 4, kMinLaunchEstimateNs, kMaxLaunchEstimateNs),
+                         kRelaxed);
+  }
+  const MemberConfig cfg = config();
+  if (!cfg.present) return;
+  if (gpu_ns > 0) charge(now, cfg, gpu_ns);
+  if (left == 0) shorten_busy(now + t_.idle_grace_ns);
+}
+
+void Arbiter::charge(Nanos now, const MemberConfig& cfg, std::uint64_t gpu_ns) noexcept {
+  GroupSchedule& g = table_.groups[cfg.group];
+  g.vtime.fetch_add(vtime::weighted(gpu_ns, cfg.share_percent), kRelaxed);
+  g.gpu_ns_total.fetch_add(gpu_ns, kRelaxed);
+  table_.slots[slot_].gpu_ns_total.fetch_add(gpu_ns, kRelaxed);
+  add_to_window(now, gpu_ns);
+  if (cfg.mode == Mode::kCap) {
+    const cap::Params p = t_.cap_params();
+    const Nanos cost = cap::cost(gpu_ns, cfg.share_percent);
+    Nanos tat = g.cap_tat_ns.load(kRelaxed);
+    while (!g.cap_tat_ns.compare_exchange_weak(tat, cap::charged(tat, now, cost, p), kRelaxed)) {
+    }
+  }
+}
+
+void Arbiter::add_to_window(Nanos now, std::uint64_t gpu_ns) noexcept {
+  // Two windows, written only by this process: status reads "GPU time over the last 1-2 windows".
+  SlotSchedule& s = table_.slots[slot_];
+  const auto index = static_cast<std::uint64_t>(now / t_.share_window_ns);
+  const std::uint64_t stored = s.window_index.load(kRelaxed);
+  if (index > stored) {
+    s.window_prev_ns.store(index == stored + 1 ? s.window_cur_ns.load(kRelaxed) : 0, kRelaxed);
+    s.window_cur_ns.store(0, kRelaxed);
+    s.window_index.store(index, kRelaxed);
+  }
+  s.window_cur_ns.fetch_add(gpu_ns, kRelaxed);
+}
+
+// ---- upkeep --------------------------------------------------------------------------------------
+
+Nanos Arbiter::tick(Nanos now) noexcept {
+  now = sane_now(now);
+  const MemberConfig cfg = config();
+  if (!enabled_ || !cfg.present) return now + t_.idle_tick_ns;
+
+  const Nanos hb = heartbeat_written_.load(kRelaxed);
+  if (now - hb >= t_.heartbeat_period_ns || hb > now) {
+    table_.slots[slot_].heartbeat_ns.store(now, kRelaxed);
+    heartbeat_written_.store(now, kRelaxed);
+  }
+  refresh_presence(now, cfg, /*force=*/false);
+  const bool inflight = inflight_.load(kRelaxed) > 0;
+  // Work still queued on the GPU keeps the group busy; a killed process stops renewing, so its
+  // lease runs out within inflight_lease_ns and waiters pass it over.
+  if (inflight) refresh_busy(now, now + t_.inflight_lease_ns);
+
+  if (now >= next_repair_.load(kRelaxed)) {
+    next_repair_.store(now + kRepairPeriodNs, kRelaxed);
+    repair(cfg);
+  }
+  if (now >= next_reap_.load(kRelaxed)) {
+    // Stagger reapers by slot so that they do not all scan at once.
+    next_reap_.store(now + t_.reap_period_ns + static_cast<Nanos>(slot_ % 16) * 1'000'000, kRelaxed);
+    reap(now);
+  }
+  const bool waiting = want_written_.load(kRelaxed) > now;
+  return now + (inflight || waiting ? t_.active_tick_ns : t_.idle_tick_ns);
+}
+
+void Arbiter::repair(const MemberConfig& cfg) noexcept {
+  // This process's copy of its configuration is authoritative: restore a damaged slot word, and a
+  // group word that no longer decodes (a valid word of another member is left alone).
+  const std::uint64_t mine = cfg_.load(std::memory_order_acquire);
+  SlotSchedule& s = table_.slots[slot_];
+  if (s.config.load(std::memory_order_acquire) != mine) s.config.store(mine, std::memory_order_release);
+  GroupSchedule& g = table_.groups[cfg.group];
+  if (!decode_group_config(g.config.load(std::memory_order_acquire), cfg.group).present) {
+    MemberConfig gc = cfg;
+    gc.epoch = 0;
+    g.config.store(encode_config(gc), std::memory_order_release);
+  }
+}
+
+void Arbiter::reap(Nanos now) noexcept {
+  // Free the slots of dead processes. Leases already keep the dead from blocking anyone; this
+  // clears them from status and from group membership. Liveness may cost a system call, so it is
+  // asked only about slots whose heartbeat is stale.
+  for (std::uint32_t i = 0; i < kMaxSlots; ++i) {
+    if (i == slot_) continue;
+    SlotSchedule& s = table_.slots[i];
+    std::uint64_t word = s.config.load(std::memory_order_acquire);
+    const MemberConfig c = decode_config(word);
+    if ((word & 0xFFFF'FFFFULL) == 0) continue;  // free: only an epoch (or nothing) is left
+    const Nanos hb = s.heartbeat_ns.load(kRelaxed);
+    const bool fresh = hb <= now + kMaxLeaseAheadNs && hb > now - t_.stale_after_ns;
+    if (fresh || alive_(i)) continue;
+    MemberConfig freed;
+    freed.epoch = c.epoch;
+    if (s.config.compare_exchange_strong(word, encode_config(freed), std::memory_order_acq_rel)) {
+      s.want_until_ns.store(0, kRelaxed);
+      s.busy_until_ns.store(0, kRelaxed);
+    }
+  }
+}
+
+}  // namespace xpu::timeslice
