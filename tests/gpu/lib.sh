@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced (not run) by tests/gpu/run_all.sh, tests/gpu/group_kill.sh, bench/run_bench.sh and
 # bench/run_compute.sh, so that all of them find the build products the same way.
 #
@@ -50,14 +51,17 @@ xpu_bytes() {
   esac
 }
 
-# xpu_under_shim SIZE CMD...: run CMD with the shim and a SIZE quota, through xpu-run when it was
-# built, else in the container form (LD_PRELOAD + XPU_MEM_LIMIT).
-xpu_under_shim() {
-  local size=$1
-  shift
+# xpu_shim_prefix SIZE: sets the array XPUGPU_PREFIX to the command prefix that runs a program under the
+# shim with a SIZE quota: xpu-run when it was built, else the container form (LD_PRELOAD +
+# XPU_MEM_LIMIT). Returns 1 when neither exists. Usage: xpu_shim_prefix 16GiB && "${XPUGPU_PREFIX[@]}" cmd
+# shellcheck disable=SC2034  # XPUGPU_PREFIX is the result; the caller reads it
+xpu_shim_prefix() {
   if [[ -n $XPUGPU_RUN ]]; then
-    "$XPUGPU_RUN" --mem "$size" -- "$@"
+    XPUGPU_PREFIX=("$XPUGPU_RUN" --mem "$1" --)
+  elif [[ -n $XPUGPU_SHIM ]]; then
+    XPUGPU_PREFIX=(env LD_PRELOAD="$XPUGPU_SHIM" XPU_MEM_LIMIT="$1")
   else
-    LD_PRELOAD=$XPUGPU_SHIM XPU_MEM_LIMIT=$size "$@"
+    XPUGPU_PREFIX=()
+    return 1
   fi
 }

@@ -18,13 +18,16 @@
 #   XPUGPU_HARD_S=480          every case is cut so that it ends before this
 #   XPUGPU_CASE_TIMEOUT_S=120  per-case timeout
 #   XPUGPU_COMPUTE=1           also run bench/run_compute.sh (time-slice benchmarks; off by default)
+#   XPUGPU_BASELINE=1          no shim anywhere: every program runs bare with --quota none (quota
+#                              checks become INFO, the observer reports the real footprint) and the
+#                              benchmarks run A/A (both sides bare: the noise floor of each ratio)
 #   XPUGPU_GPU_INDEX=0         the card nvidia-smi observes (the programs use CUDA device 0)
 #
 # No `set -e` on purpose: one failing case must never stop the suite; each status is checked.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR
 source "$HERE/lib.sh"
 xpu_locate
 REPO=$XPUGPU_REPO
@@ -34,6 +37,8 @@ BUDGET_S=${XPUGPU_BUDGET_S:-450}
 HARD_S=${XPUGPU_HARD_S:-480}
 CASE_TIMEOUT=${XPUGPU_CASE_TIMEOUT_S:-120}
 IDX=${XPUGPU_GPU_INDEX:-0}
+BASELINE=${XPUGPU_BASELINE:-0}
+CARD_MIB=1048576  # the card's memory, read in collect_meta; the baseline observer's yardstick
 PY=${PYTHON:-python3}
 JOBS=$(nproc 2>/dev/null || echo 8)
 ((JOBS > 16)) && JOBS=16
@@ -73,8 +78,12 @@ collect_meta() {
   meta driver "$(cut -d, -f2 <<<"$q" | xargs)"
   meta memory_total "$(cut -d, -f3 <<<"$q" | xargs)"
   meta pci_bus "$(cut -d, -f4 <<<"$q" | xargs)"
+  local mib
+  mib=$(cut -d, -f3 <<<"$q" | tr -dc 0-9)
+  [[ -z $mib ]] || CARD_MIB=$mib
+  [[ $BASELINE != 1 ]] || meta mode "BASELINE: no shim, quota checks INFO, benchmarks A/A"
   meta cuda_driver "$("${SMI[@]}" 2>/dev/null | grep -o 'CUDA Version: [0-9.]*' | head -n1 | awk '{print $3}')"
-  meta nvcc "$(nvcc --version 2>/dev/null | grep -o 'V[0-9.]*' | head -n1)"
+  meta nvcc "$(nvcc --version 2>/dev/null | grep -o 'V[0-9][0-9.]*' | head -n1)"
   meta host "$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME"), kernel $(uname -r), $(nproc) cpus"
   meta observer "nvidia-smi -lms 100 without LD_PRELOAD; per-pid used_memory, else card memory.used minus baseline"
   # The commit, read from .git directly (the device copy may have no git).
@@ -195,7 +204,7 @@ grep_check() {
 stage_build() {
   selected build || return 0
   if [[ ${XPUGPU_SKIP_BUILD:-0} == 1 ]]; then
-    add_check build build INFO - skipped "XPUGPU_SKIP_BUILD=1"
+    meta build "skipped (XPUGPU_SKIP_BUILD=1), using $BUILD"
     return 0
   fi
   local t1 rc keep
@@ -239,6 +248,42 @@ stage_ctest() {
   note_case ctest "$rc" "$(($(date +%s) - t1))" "ctest on the build tree (unit, shim, fakes, preload tiers)"
 }
 
+# quota_case ID DESCRIPTION QUOTA FORM [ENV=VALUE ...] -- PROGRAM ARGS...
+# Runs PROGRAM ARGS --quota QUOTA under the shim, started in one of the product's forms:
+#   xpurun      xpu-run --mem QUOTA --            xpurun-dev  xpu-run --mem 0=QUOTA --
+#   container   LD_PRELOAD=shim XPU_MEM_LIMIT=QUOTA
+#   hami        LD_PRELOAD=shim CUDA_DEVICE_MEMORY_LIMIT=<QUOTA in MiB>m
+# ENV=VALUE pairs (or -u NAME) go to `env` in front of the program. The nvidia-smi observer judges the
+# case against QUOTA. In baseline mode (XPUGPU_BASELINE=1) the program runs without the shim with
+# --quota none, and the observer only reports the real footprint (judged against the whole card).
+quota_case() {
+  local id=$1 desc=$2 quota=$3 form=$4 envs=() prefix=()
+  shift 4
+  while [[ $# -gt 0 && $1 != -- ]]; do envs+=("$1"); shift; done
+  shift
+  local prog=$1
+  if [[ -z $prog ]]; then
+    missing "$id" "$desc" "test program"
+    return 0
+  fi
+  if [[ $BASELINE == 1 ]]; then
+    run_case "$id" "BASELINE, no shim: $desc" "quota=${CARD_MIB}MiB" -- env "${envs[@]}" "$@" --quota none
+    return 0
+  fi
+  case $form in
+    xpurun | xpurun-dev)
+      [[ -n $XPUGPU_RUN ]] || { missing "$id" "$desc" xpu-run; return 0; }
+      prefix=("$XPUGPU_RUN" --mem "$([[ $form == xpurun-dev ]] && echo 0=)$quota" --) ;;
+    container)
+      [[ -n $XPUGPU_SHIM ]] || { missing "$id" "$desc" libxpushim.so; return 0; }
+      prefix=(env LD_PRELOAD="$XPUGPU_SHIM" XPU_MEM_LIMIT="$quota") ;;
+    hami)
+      [[ -n $XPUGPU_SHIM ]] || { missing "$id" "$desc" libxpushim.so; return 0; }
+      prefix=(env LD_PRELOAD="$XPUGPU_SHIM" CUDA_DEVICE_MEMORY_LIMIT="$(($(xpu_bytes "$quota") >> 20))m") ;;
+  esac
+  run_case "$id" "$desc" "quota=$quota" -- "${prefix[@]}" env "${envs[@]}" "$@" --quota "$quota"
+}
+
 stage_cases() {
   local shim=$XPUGPU_SHIM run=$XPUGPU_RUN rtq drv
   rtq=$(xpu_program tests/gpu runtime_quota)
@@ -258,69 +303,53 @@ stage_cases() {
   fi
 
   # Bad configuration: init must fail loudly, naming the variable; xpu-run must refuse with status 2.
-  if [[ -n $shim && -n $drv ]]; then
-    run_case badconfig_env_driver "XPU_MEM_LIMIT=banana under LD_PRELOAD: cuInit fails, message names XPU_MEM_LIMIT" \
-      -- env LD_PRELOAD="$shim" XPU_MEM_LIMIT=banana "$drv" --expect-init-failure
-    grep_check badconfig_env_driver message_names_variable XPU_MEM_LIMIT
-  else
-    missing badconfig_env_driver "bad XPU_MEM_LIMIT, driver API" libxpushim.so driver_paths
-  fi
-  if [[ -n $shim && -n $rtq ]]; then
-    run_case badconfig_env_runtime "XPU_MEM_LIMIT=banana under LD_PRELOAD: cudart init fails, message names XPU_MEM_LIMIT" \
-      -- env LD_PRELOAD="$shim" XPU_MEM_LIMIT=banana "$rtq" --expect-init-failure
-    grep_check badconfig_env_runtime message_names_variable XPU_MEM_LIMIT
-  else
-    missing badconfig_env_runtime "bad XPU_MEM_LIMIT, runtime API" libxpushim.so runtime_quota
-  fi
-  if [[ -n $run ]]; then
-    run_case badconfig_xpurun "xpu-run --mem banana -- true exits 2" rc=2 -- "$run" --mem banana -- true
-  else
-    missing badconfig_xpurun "xpu-run --mem banana" xpu-run
+  if [[ $BASELINE != 1 ]]; then
+    if [[ -n $shim && -n $drv ]]; then
+      run_case badconfig_env_driver "XPU_MEM_LIMIT=banana under LD_PRELOAD: cuInit fails, message names XPU_MEM_LIMIT" \
+        -- env LD_PRELOAD="$shim" XPU_MEM_LIMIT=banana "$drv" --expect-init-failure
+      grep_check badconfig_env_driver message_names_variable XPU_MEM_LIMIT
+    else
+      missing badconfig_env_driver "bad XPU_MEM_LIMIT, driver API" libxpushim.so driver_paths
+    fi
+    if [[ -n $shim && -n $rtq ]]; then
+      run_case badconfig_env_runtime "XPU_MEM_LIMIT=banana under LD_PRELOAD: cudart init fails, message names XPU_MEM_LIMIT" \
+        -- env LD_PRELOAD="$shim" XPU_MEM_LIMIT=banana "$rtq" --expect-init-failure
+      grep_check badconfig_env_runtime message_names_variable XPU_MEM_LIMIT
+    else
+      missing badconfig_env_runtime "bad XPU_MEM_LIMIT, runtime API" libxpushim.so runtime_quota
+    fi
+    if [[ -n $run ]]; then
+      run_case badconfig_xpurun "xpu-run --mem banana -- true exits 2" rc=2 -- "$run" --mem banana -- true
+    else
+      missing badconfig_xpurun "xpu-run --mem banana" xpu-run
+    fi
   fi
 
-  # CUDA C++ programs, 2 GiB.
-  if [[ -n $run && -n $rtq ]]; then
-    run_case runtime_quota "CUDA runtime program (static cudart) under xpu-run --mem 2GiB" quota=2GiB \
-      -- "$run" --mem 2GiB -- "$rtq" --quota 2GiB
-  else
-    missing runtime_quota "CUDA runtime program" xpu-run runtime_quota
+  # CUDA C++ programs, 2 GiB, in each of the product's forms.
+  quota_case runtime_quota "CUDA runtime program (static cudart), xpu-run --mem 2GiB" 2GiB xpurun -- "$rtq"
+  quota_case driver_paths "driver API via -lcuda, dlsym, cuGetProcAddress (x3), VMM; xpu-run --mem 0=2GiB" \
+    2GiB xpurun-dev -- "$drv"
+  if [[ $BASELINE != 1 ]]; then
+    quota_case env_container "container form: LD_PRELOAD + XPU_MEM_LIMIT=2GiB" 2GiB container -- "$rtq" --quick
+    quota_case env_hami "HAMi form: LD_PRELOAD + CUDA_DEVICE_MEMORY_LIMIT=2048m" 2GiB hami -- "$rtq" --quick
+    run_case group_kill "two processes, one --group, 3 GiB: B denied while A holds; kill -9 A; B allocates within 1 s" \
+      quota=3GiB -- bash "$HERE/group_kill.sh" 3GiB
   fi
-  if [[ -n $run && -n $drv ]]; then
-    run_case driver_paths "driver API via -lcuda, dlsym, cuGetProcAddress (x3), VMM under xpu-run --mem 0=2GiB" \
-      quota=2GiB -- "$run" --mem 0=2GiB -- "$drv" --quota 2GiB
-  else
-    missing driver_paths "driver entry paths" xpu-run driver_paths
-  fi
-  if [[ -n $shim && -n $rtq ]]; then
-    run_case env_container "container form: LD_PRELOAD + XPU_MEM_LIMIT=2GiB" quota=2GiB \
-      -- env LD_PRELOAD="$shim" XPU_MEM_LIMIT=2GiB "$rtq" --quota 2GiB --quick
-    run_case env_hami "HAMi form: LD_PRELOAD + CUDA_DEVICE_MEMORY_LIMIT=2048m" quota=2GiB \
-      -- env LD_PRELOAD="$shim" CUDA_DEVICE_MEMORY_LIMIT=2048m "$rtq" --quota 2GiB --quick
-  else
-    missing env_container "container form" libxpushim.so runtime_quota
-    missing env_hami "HAMi form" libxpushim.so runtime_quota
-  fi
-  run_case group_kill "two processes, one --group, 3 GiB: B denied while A holds; kill -9 A; B allocates within 1 s" \
-    quota=3GiB -- bash "$HERE/group_kill.sh" 3GiB
 
   # Frameworks, 4 GiB. Each script reports SKIP (exit 77) when its framework is missing.
-  if [[ -n $run ]]; then
-    run_case torch_default "PyTorch, default caching allocator, xpu-run --mem 4GiB" quota=4GiB \
-      -- env -u PYTORCH_CUDA_ALLOC_CONF -u PYTORCH_ALLOC_CONF "$run" --mem 4GiB -- "$PY" "$HERE/torch_quota.py" --quota 4GiB
-    run_case torch_expandable "PyTorch, expandable_segments:True, xpu-run --mem 4GiB" quota=4GiB \
-      -- env -u PYTORCH_ALLOC_CONF PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True "$run" --mem 4GiB -- "$PY" "$HERE/torch_quota.py" --quota 4GiB
-    run_case cupy "CuPy, xpu-run --mem 4GiB" quota=4GiB \
-      -- "$run" --mem 4GiB -- "$PY" "$HERE/cupy_quota.py" --quota 4GiB
-    run_case jax "JAX with default preallocation (75% of the reported total), xpu-run --mem 4GiB" quota=4GiB \
-      -- env -u XLA_PYTHON_CLIENT_MEM_FRACTION -u XLA_CLIENT_MEM_FRACTION -u XLA_PYTHON_CLIENT_ALLOCATOR \
-      XLA_PYTHON_CLIENT_PREALLOCATE=true "$run" --mem 4GiB -- "$PY" "$HERE/jax_quota.py" --quota 4GiB
-  else
-    local c
-    for c in torch_default torch_expandable cupy jax; do missing "$c" "framework case" xpu-run; done
-  fi
+  quota_case torch_default "PyTorch, default caching allocator, xpu-run --mem 4GiB" 4GiB xpurun \
+    -u PYTORCH_CUDA_ALLOC_CONF -u PYTORCH_ALLOC_CONF -- "$PY" "$HERE/torch_quota.py"
+  quota_case torch_expandable "PyTorch, expandable_segments:True, xpu-run --mem 4GiB" 4GiB xpurun \
+    -u PYTORCH_ALLOC_CONF PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True -- "$PY" "$HERE/torch_quota.py"
+  quota_case cupy "CuPy, xpu-run --mem 4GiB" 4GiB xpurun -- "$PY" "$HERE/cupy_quota.py"
+  # Preallocation explicitly on (JAX's default): the 75 % pool must fit the quota.
+  quota_case jax "JAX, default preallocation (75% of the reported total), xpu-run --mem 4GiB" 4GiB xpurun \
+    -u XLA_PYTHON_CLIENT_MEM_FRACTION -u XLA_CLIENT_MEM_FRACTION -u XLA_PYTHON_CLIENT_ALLOCATOR \
+    XLA_PYTHON_CLIENT_PREALLOCATE=true -- "$PY" "$HERE/jax_quota.py"
 }
 
 stage_bench() {
+  [[ $BASELINE != 1 ]] || export BENCH_AA=1
   run_case bench_micro "host cost of cuLaunchKernel, launch via cudart, 1 MiB alloc/free, cuMemGetInfo: no shim vs shim, 5 pairs" \
     -- bash "$REPO/bench/run_bench.sh" micro
   run_case bench_train "PyTorch training step: no shim vs shim, 3 pairs" \

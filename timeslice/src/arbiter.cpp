@@ -131,9 +131,9 @@ void Arbiter::leave(Nanos now) noexcept {
   freed.epoch = c.epoch;  // keep the epoch: the next join must use a new one
   std::uint64_t expected = encode_config(c);
   s.config.compare_exchange_strong(expected, encode_config(freed), std::memory_order_acq_rel);
-  s.want_until_ns.store(0, kRelaxed);
+  withdraw_want(c.group);
+  shorten_busy(c.group, now);
   s.busy_until_ns.store(0, kRelaxed);
-  shorten_busy(now);
   inflight_.store(0, kRelaxed);
 
   // Hand the device on now rather than when the lease runs out, unless a peer of the group stays.
@@ -204,18 +204,23 @@ Decision Arbiter::go_as_holder(Nanos now, const MemberConfig& cfg) noexcept {
 }
 
 Decision Arbiter::acquire(Nanos now, const MemberConfig& cfg, std::uint64_t word) noexcept {
-  announce_want(now, cfg);
+  catch_up_if_fresh(now, cfg);
   // Bounded: every failed round means another process changed the holder word, i.e. progress.
   for (int round = 0; round < 4; ++round) {
-    if (holds(word, cfg.group)) return go_as_holder(now, cfg);
+    if (holds(word, cfg.group)) break;
     if (!may_take_over(now, cfg, word)) break;
-    const detail::Handover r = detail::hand_over(table_, t_, now, word, kNoGroup);
+    const detail::Handover r = detail::hand_over(table_, t_, now, word, kNoGroup,
+                                                 static_cast<std::int32_t>(cfg.group));
     word = r.word;
-    if (r.status != HandoverStatus::kRaced) {
-      if (holds(word, cfg.group)) return go_as_holder(now, cfg);
-      break;
-    }
+    if (r.status != HandoverStatus::kRaced) break;
   }
+  if (holds(word, cfg.group)) {
+    withdraw_want(cfg.group);  // we hold it now: a stale "waiting" must not get us picked again later
+    return go_as_holder(now, cfg);
+  }
+  // We must wait: only now publish our demand (a process that gets the device at once never
+  // does, so a lone process never looks contended to itself).
+  announce_want(now, cfg);
   return wait_for_holder(now, word);
 }
 
@@ -286,15 +291,28 @@ Decision Arbiter::cap_wait(Nanos now, const MemberConfig& cfg, Nanos ready) noex
 void Arbiter::announce_want(Nanos now, const MemberConfig& cfg) noexcept {
   const Nanos until = now + t_.want_lease_ns;
   if (!detail::lease_needs_renewal(want_written_.load(kRelaxed), until, now)) return;
-  GroupSchedule& g = table_.groups[cfg.group];
   repair(cfg);  // a waiter whose group config is garbage would never be picked
-  const Nanos last_active = std::max(lease_value(g.want_until_ns.load(kRelaxed), now),
-                                     lease_value(g.busy_until_ns.load(kRelaxed), now));
-  if (last_active < now - t_.fresh_gap_ns) catch_up_vtime(now, cfg);
-  raise_lease(g.want_until_ns, until, now);
+  raise_lease(table_.groups[cfg.group].want_until_ns, until, now);
   table_.slots[slot_].want_until_ns.store(until, kRelaxed);
   raise_lease(table_.demand_until_ns[priority_index(cfg.priority)], until, now);
   want_written_.store(until, kRelaxed);
+}
+
+void Arbiter::withdraw_want(std::uint32_t group) noexcept {
+  // Only the lease we wrote: a peer of the group may have renewed it since (then it stays).
+  Nanos mine = want_written_.load(kRelaxed);
+  if (mine == 0) return;
+  table_.groups[group % kMaxGroups].want_until_ns.compare_exchange_strong(mine, 0, kRelaxed);
+  table_.slots[slot_].want_until_ns.store(0, kRelaxed);
+  want_written_.store(0, kRelaxed);
+}
+
+void Arbiter::catch_up_if_fresh(Nanos now, const MemberConfig& cfg) noexcept {
+  // The group was neither busy nor waiting for fresh_gap: it is (re)entering the competition.
+  const GroupSchedule& g = table_.groups[cfg.group];
+  const Nanos last_active = std::max(lease_value(g.want_until_ns.load(kRelaxed), now),
+                                     lease_value(g.busy_until_ns.load(kRelaxed), now));
+  if (last_active < now - t_.fresh_gap_ns) catch_up_vtime(now, cfg);
 }
 
 void Arbiter::catch_up_vtime(Nanos now, const MemberConfig& cfg) noexcept {
@@ -328,21 +346,12 @@ void Arbiter::refresh_busy(Nanos now, Nanos until) noexcept {
   busy_written_.store(until, kRelaxed);
 }
 
-void Arbiter::shorten_busy(Nanos until) noexcept {
+void Arbiter::shorten_busy(std::uint32_t group, Nanos until) noexcept {
   // Our work is done: pull the group's busy lease in so waiters need not sit out the whole
   // in-flight lease. Only if the lease is still the one we wrote (a peer may have extended it).
   Nanos mine = busy_written_.load(kRelaxed);
   if (mine <= until) return;
-  const MemberConfig cfg = decode_config(cfg_.load(std::memory_order_acquire));
-  std::uint32_t group = cfg.group;
-  if (!cfg.present) {
-    // leave() already cleared cfg_; the slot word still names the group.
-    const MemberConfig sc = decode_config(table_.slots[slot_].config.load(kRelaxed));
-    group = sc.group;
-  }
-  if (group < kMaxGroups) {
-    table_.groups[group].busy_until_ns.compare_exchange_strong(mine, until, kRelaxed);
-  }
+  table_.groups[group % kMaxGroups].busy_until_ns.compare_exchange_strong(mine, until, kRelaxed);
   table_.slots[slot_].busy_until_ns.store(until, kRelaxed);
   busy_written_.store(until, kRelaxed);
 }
@@ -384,7 +393,7 @@ void Arbiter::on_complete(Nanos now, std::uint32_t launches, std::uint64_t gpu_n
   const MemberConfig cfg = config();
   if (!cfg.present) return;
   if (gpu_ns > 0) charge(now, cfg, gpu_ns);
-  if (left == 0) shorten_busy(now + t_.idle_grace_ns);
+  if (left == 0) shorten_busy(cfg.group, now + t_.idle_grace_ns);
 }
 
 void Arbiter::charge(Nanos now, const MemberConfig& cfg, std::uint64_t gpu_ns) noexcept {

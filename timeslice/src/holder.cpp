@@ -41,7 +41,7 @@ bool group_throttled(const GroupSchedule& g, const MemberConfig& cfg, const Tuna
 }
 
 Pick pick_next(DeviceSchedule& d, const Tunables& t, Nanos now, std::uint64_t holder_word,
-               std::int32_t exclude) noexcept {
+               std::int32_t exclude, std::int32_t asking) noexcept {
   const HolderWord holder = decode_holder(holder_word);
   std::uint64_t floors[kPriorityLevels];
   for (std::uint32_t p = 0; p < kPriorityLevels; ++p) {
@@ -56,7 +56,7 @@ Pick pick_next(DeviceSchedule& d, const Tunables& t, Nanos now, std::uint64_t ho
     GroupSchedule& g = d.groups[gi];
     const MemberConfig cfg = decode_group_config(g.config.load(std::memory_order_acquire), gi);
     if (!cfg.present) continue;
-    const bool wants = lease_live(g.want_until_ns, now);
+    const bool wants = static_cast<std::int32_t>(gi) == asking || lease_live(g.want_until_ns, now);
     const bool holds_busy = holder.present && holder.group == gi && lease_live(g.busy_until_ns, now);
     if (!wants && !holds_busy) continue;
     if (group_throttled(g, cfg, t, now)) continue;
@@ -97,9 +97,9 @@ Pick pick_next(DeviceSchedule& d, const Tunables& t, Nanos now, std::uint64_t ho
 }
 
 Handover hand_over(DeviceSchedule& d, const Tunables& t, Nanos now, std::uint64_t expected,
-                   std::int32_t exclude) noexcept {
+                   std::int32_t exclude, std::int32_t asking) noexcept {
   const HolderWord old = decode_holder(expected);
-  const Pick pick = pick_next(d, t, now, expected, exclude);
+  const Pick pick = pick_next(d, t, now, expected, exclude, asking);
   std::uint64_t desired = 0;
   if (pick.found) {
     desired = next_holder_word(pick.group, now, expected);

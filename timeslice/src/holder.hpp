@@ -26,10 +26,12 @@ struct Pick {
 
 /// The group that should hold the device next: among groups that wait, plus the current holder if it
 /// is still busy, those of the highest priority present, and of those the least virtual time.
-/// Skips `exclude` and cap groups whose budget is spent. Repairs (by CAS) vtimes that are
-/// implausibly far from the floor and advances the floor of the chosen priority.
+/// `asking` counts as waiting even before it published its demand (a process that can take the
+/// device at once never publishes any, so a lone process never looks contended). Skips `exclude`
+/// and cap groups whose budget is spent. Repairs (by CAS) vtimes that are implausibly far from the
+/// floor and advances the floor of the chosen priority.
 Pick pick_next(DeviceSchedule& d, const Tunables& t, Nanos now, std::uint64_t holder_word,
-               std::int32_t exclude) noexcept;
+               std::int32_t exclude, std::int32_t asking = kNoGroup) noexcept;
 
 struct Handover {
   HandoverStatus status = HandoverStatus::kNoCandidate;
@@ -40,7 +42,7 @@ struct Handover {
 /// changed (returned in .word). When no group qualifies and `exclude` is the current holder, installs
 /// "nobody" so that the excluded group really lets go.
 Handover hand_over(DeviceSchedule& d, const Tunables& t, Nanos now, std::uint64_t expected,
-                   std::int32_t exclude) noexcept;
+                   std::int32_t exclude, std::int32_t asking = kNoGroup) noexcept;
 
 /// Is a group with this configuration and budget out of the running (cap mode, budget spent)?
 bool group_throttled(const GroupSchedule& g, const MemberConfig& cfg, const Tunables& t,

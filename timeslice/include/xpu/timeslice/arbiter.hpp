@@ -88,9 +88,11 @@ class Arbiter {
   bool should_track(Nanos now, const MemberConfig& cfg, bool contended) noexcept;
 
   void announce_want(Nanos now, const MemberConfig& cfg) noexcept;
+  void withdraw_want(std::uint32_t group) noexcept;
+  void catch_up_if_fresh(Nanos now, const MemberConfig& cfg) noexcept;
   void catch_up_vtime(Nanos now, const MemberConfig& cfg) noexcept;
   void refresh_busy(Nanos now, Nanos until) noexcept;
-  void shorten_busy(Nanos until) noexcept;
+  void shorten_busy(std::uint32_t group, Nanos until) noexcept;
   void refresh_presence(Nanos now, const MemberConfig& cfg, bool force) noexcept;
   void charge(Nanos now, const MemberConfig& cfg, std::uint64_t gpu_ns) noexcept;
   void add_to_window(Nanos now, std::uint64_t gpu_ns) noexcept;

@@ -30,7 +30,8 @@ struct Tunables {
 
   // Cap mode (see cap_budget.hpp).
   Nanos cap_ahead_ns = 5'000'000;
-  Nanos cap_burst_ns = 20'000'000;
+  Nanos cap_burst_ns = 50'000'000;  // > slice_ns + drain: a capped group waiting out another's
+                                    // slice must not lose the budget it earned meanwhile
   Nanos cap_max_debt_ns = 10'000'000'000;
   Nanos cap_poll_ns = 2'000'000;
 

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""One PyTorch training step, timed; run without and with the shim by bench/run_bench.sh.
+
+A small conv net (4 conv-BN-ReLU blocks + linear) on a fixed random batch of 64 x 3 x 64 x 64, SGD
+with momentum, fixed seed. Each step is fenced by torch.cuda.synchronize() on both sides and timed
+with perf_counter; the first --warmup steps (cuDNN/cuBLAS set-up, allocator growth) are dropped.
+
+Prints:  RESULT step_ms_median=<ms> step_ms_p10=<ms> step_ms_p90=<ms> steps=<n> loss=<last loss>
+Exits 77 when PyTorch or a GPU is missing (the suite reports SKIP).
+"""
+
+import argparse
+import statistics
+import sys
+import time
+
+
+def build_model(nn):
+    def block(cin, cout, stride):
+        return [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=True)]
+
+    return nn.Sequential(*block(3, 64, 1), *block(64, 128, 2), *block(128, 256, 2), *block(256, 256, 2),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(256, 10))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--warmup", type=int, default=30)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    try:
+        import torch
+        from torch import nn
+    except Exception as e:  # noqa: BLE001
+        print(f"SKIP torch not importable: {e}")
+        return 77
+    if not torch.cuda.is_available():
+        print("SKIP no CUDA device visible to torch")
+        return 77
+
+    torch.manual_seed(a.seed)
+    # Same algorithms every run: benchmark mode could pick different kernels in the two processes.
+    torch.backends.cudnn.benchmark = False
+    dev = torch.device("cuda")
+    model = build_model(nn).to(dev)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    x = torch.randn(a.batch, 3, 64, 64, device=dev)
+    y = torch.randint(0, 10, (a.batch,), device=dev)
+
+    times, loss = [], None
+    for i in range(a.warmup + a.steps):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        torch.cuda.synchronize()
+        if i >= a.warmup:
+            times.append((time.perf_counter() - t0) * 1e3)
+    q = statistics.quantiles(times, n=10)
+    print(f"INFO torch={torch.__version__} device={torch.cuda.get_device_name(0).replace(' ', '_')}")
+    print(f"RESULT step_ms_median={statistics.median(times):.4f} step_ms_p10={q[0]:.4f} "
+          f"step_ms_p90={q[-1]:.4f} steps={len(times)} loss={loss.item():.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
