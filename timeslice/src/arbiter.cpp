@@ -188,13 +188,17 @@ Decision Arbiter::go_as_holder(Nanos now, const MemberConfig& cfg) noexcept {
   const bool waiting_peers = demand_at_or_above(table_, now, cfg.priority);
   // Below a joined higher-priority process, keep only a sliver queued so that its next launch waits
   // little; while peers wait, keep enough queued to cover a hand-over but not much more.
+  // (Under share contention two launches are always allowed, so the next kernel is queued while
+  // one runs and the GPU does not idle between a completion and the launch it unblocks.)
   Nanos bound = 0;
+  std::int64_t min_launches = 1;
   if (higher) {
     bound = t_.low_inflight_ns;
   } else if (waiting_peers) {
     bound = t_.contended_inflight_ns;
+    min_launches = 2;
   }
-  if (bound > 0 && !inflight_fits(bound)) {
+  if (bound > 0 && !inflight_fits(bound, min_launches)) {
     return wait(WaitReason::kInflightBound, now, now + t_.inflight_poll_ns);
   }
   refresh_busy(now, now + t_.idle_grace_ns);
@@ -248,9 +252,9 @@ Decision Arbiter::wait_for_holder(Nanos now, std::uint64_t word) const noexcept 
   return wait(WaitReason::kOtherHolder, now, until);
 }
 
-bool Arbiter::inflight_fits(Nanos bound) const noexcept {
+bool Arbiter::inflight_fits(Nanos bound, std::int64_t min_launches) const noexcept {
   const std::int64_t n = inflight_.load(kRelaxed);
-  if (n <= 0) return true;  // always allow one launch, however long
+  if (n < min_launches) return true;  // however long they are
   if (n >= static_cast<std::int64_t>(t_.max_inflight_launches)) return false;
   return (n + 1) * avg_launch_ns_.load(kRelaxed) <= bound;
 }

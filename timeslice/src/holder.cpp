@@ -3,6 +3,7 @@
 // decides between concurrent attempts, so there is never a lock to be left held.
 #include "holder.hpp"
 
+#include <algorithm>
 #include <atomic>
 
 #include "lease.hpp"
@@ -43,16 +44,36 @@ bool group_throttled(const GroupSchedule& g, const MemberConfig& cfg, const Tuna
 Pick pick_next(DeviceSchedule& d, const Tunables& t, Nanos now, std::uint64_t holder_word,
                std::int32_t exclude, std::int32_t asking) noexcept {
   const HolderWord holder = decode_holder(holder_word);
+
+  // Groups with at least one joined member. A group whose members all left or were reaped may
+  // still have live-looking leases (or garbage ones); it must never be handed the device.
+  std::uint64_t members[kMaxGroups / 64] = {};
+  for (const SlotSchedule& s : d.slots) {
+    const MemberConfig c = decode_config(s.config.load(std::memory_order_acquire));
+    if (c.present) members[c.group / 64] |= std::uint64_t{1} << (c.group % 64);
+  }
+
+  // Pass 1: the candidates, with their vtime distance from the floor of their priority.
+  struct Candidate {
+    std::uint32_t group;
+    std::uint32_t prio;
+    std::uint32_t share;
+    bool holds_busy;
+    std::uint64_t vtime;
+    std::int64_t dist;
+  };
+  Candidate cands[kMaxGroups];
+  std::uint32_t n = 0;
   std::uint64_t floors[kPriorityLevels];
+  bool any[kPriorityLevels] = {};
+  std::int64_t least[kPriorityLevels] = {};
+  std::uint32_t top = 0;
   for (std::uint32_t p = 0; p < kPriorityLevels; ++p) {
     floors[p] = d.vtime_floor[p].load(std::memory_order_relaxed);
   }
-
-  Pick best;
-  std::uint32_t best_prio = 0;
-  std::int64_t best_dist = 0;
   for (std::uint32_t gi = 0; gi < kMaxGroups; ++gi) {
     if (static_cast<std::int32_t>(gi) == exclude) continue;
+    if ((members[gi / 64] >> (gi % 64) & 1U) == 0) continue;
     GroupSchedule& g = d.groups[gi];
     const MemberConfig cfg = decode_group_config(g.config.load(std::memory_order_acquire), gi);
     if (!cfg.present) continue;
@@ -61,37 +82,46 @@ Pick pick_next(DeviceSchedule& d, const Tunables& t, Nanos now, std::uint64_t ho
     if (!wants && !holds_busy) continue;
     if (group_throttled(g, cfg, t, now)) continue;
     const std::uint32_t prio = priority_index(cfg.priority);
-    if (best.found && prio < best_prio) continue;
-
-    // Distance from the floor of its priority, clamped: only corruption (or a very long absence
-    // that fresh-activation catch-up did not see) gets this far, and it must not starve anyone.
-    std::uint64_t vt = g.vtime.load(std::memory_order_relaxed);
+    const std::uint64_t vt = g.vtime.load(std::memory_order_relaxed);
     const std::int64_t dist = vtime::distance(vt, floors[prio]);
-    const std::int64_t clamped = vtime::clamp_distance(
-        dist, t.vtime_max_lag_ns, vtime::max_lead(t.vtime_max_lead_gpu_ns, cfg.share_percent));
-    if (clamped != dist) {
-      const std::uint64_t repaired = floors[prio] + static_cast<std::uint64_t>(clamped);
-      g.vtime.compare_exchange_strong(vt, repaired, std::memory_order_relaxed);
-    }
+    cands[n++] = {gi, prio, cfg.share_percent, holds_busy, vt, dist};
+    if (!any[prio] || dist < least[prio]) least[prio] = dist;
+    any[prio] = true;
+    top = std::max(top, prio);
+  }
+  if (n == 0) return {};
 
-    // Higher priority wins; then least vtime; ties keep the current holder (no needless switch),
-    // then the lowest group id.
-    const bool better = !best.found || prio > best_prio || clamped < best_dist ||
-                        (clamped == best_dist && holds_busy);
-    if (better) {
-      best = {true, gi};
-      best_prio = prio;
-      best_dist = clamped;
-    }
+  // The floor follows the least vtime among the competitors of the top priority (never back).
+  // Picks are the only place that sees all competitors at once, so a lone holder that ran for a
+  // long time moves the floor at the next pick instead of being taken for corruption.
+  const std::int64_t advance = std::max<std::int64_t>(least[top], 0);
+  const std::uint64_t floor = floors[top] + static_cast<std::uint64_t>(advance);
+  if (advance > 0) {
+    // One CAS; if another picker moved the floor meanwhile, its value is as good.
+    std::uint64_t expected = floors[top];
+    d.vtime_floor[top].compare_exchange_strong(expected, floor, std::memory_order_relaxed);
   }
 
-  if (best.found && best_dist > 0) {
-    // The chosen group has the least vtime of its class: the floor may advance to it. One CAS;
-    // if another picker moved the floor meanwhile, its value is as good.
-    std::uint64_t expected = floors[best_prio];
-    d.vtime_floor[best_prio].compare_exchange_strong(
-        expected, floors[best_prio] + static_cast<std::uint64_t>(best_dist),
-        std::memory_order_relaxed);
+  // Pass 2: among the top priority, least vtime; ties keep the current holder (no needless
+  // switch), then the lowest group id. A distance beyond [-max_lag, +max_lead] from the floor is
+  // corruption (or an absence that catch-up did not see): clamp it so that nobody starves.
+  Pick best;
+  std::int64_t best_dist = 0;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const Candidate& c = cands[i];
+    if (c.prio != top) continue;
+    const std::int64_t dist = c.dist - advance;
+    const std::int64_t clamped = vtime::clamp_distance(
+        dist, t.vtime_max_lag_ns, vtime::max_lead(t.vtime_max_lead_gpu_ns, c.share));
+    if (clamped != dist) {
+      std::uint64_t expected = c.vtime;
+      d.groups[c.group].vtime.compare_exchange_strong(
+          expected, floor + static_cast<std::uint64_t>(clamped), std::memory_order_relaxed);
+    }
+    if (!best.found || clamped < best_dist || (clamped == best_dist && c.holds_busy)) {
+      best = {true, c.group};
+      best_dist = clamped;
+    }
   }
   return best;
 }
@@ -115,9 +145,12 @@ Handover hand_over(DeviceSchedule& d, const Tunables& t, Nanos now, std::uint64_
     return {HandoverStatus::kRaced, current};
   }
   if (pick.found && !(old.present && old.group == pick.group)) {
-    // The new holder's members may be asleep for up to a poll: they get pickup_grace to launch
-    // before a waiter may pass them over (which also bounds a picked waiter that died).
-    raise_lease(d.groups[pick.group].busy_until_ns, now + t.pickup_grace_ns, now);
+    // Another group's members may be asleep for up to a poll: they get pickup_grace to launch
+    // before a waiter may pass them over (which also bounds a picked waiter that died). A group
+    // that installed itself launches right away and needs none.
+    if (static_cast<std::int32_t>(pick.group) != asking) {
+      raise_lease(d.groups[pick.group].busy_until_ns, now + t.pickup_grace_ns, now);
+    }
     d.handovers.fetch_add(1, std::memory_order_relaxed);
   }
   return {HandoverStatus::kInstalled, desired};

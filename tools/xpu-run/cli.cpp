@@ -105,7 +105,7 @@ Result<Cli> parse_status(std::span<const std::string> args) {
 
 // Appends `text` wrapped at `width` columns, every line indented by `indent` spaces.
 void append_wrapped(std::string& out, std::string_view text, std::size_t indent,
-                    std::size_t width = 100) {
+                    std::size_t width = 80) {
   std::size_t column = 0;
   while (!text.empty()) {
     const auto space = text.find(' ');
@@ -173,10 +173,11 @@ Result<Cli> parse_cli(std::span<const std::string> args) {
     cli.run.options.push_back({std::string(row->flag), std::string(row->env), value.value()});
   }
   if (!saw_separator && !cli.run.dry_run)
-    return usage_error(args.empty() ? "missing '--' and the command to run"
-                                    : "missing '--' before the command to run");
+    return usage_error(fmt::format("missing '--' {} (xpu-run [OPTIONS] -- COMMAND [ARGS...])",
+                                   args.empty() ? "and the command to run"
+                                                : "before the command to run"));
   if (cli.run.command.empty() && !cli.run.dry_run)
-    return usage_error("missing the command to run after '--'");
+    return usage_error("missing the command to run after '--' (xpu-run [OPTIONS] -- COMMAND)");
   return cli;
 }
 
@@ -194,7 +195,7 @@ std::string help_text() {
   for (const OptionInfo& row : option_table()) {
     out += fmt::format("  {} {}  (environment: {})\n", row.flag, row.metavar, row.env);
     append_wrapped(out, row.summary, 6);
-    append_wrapped(out, fmt::format("Accepted: {}.", row.accepts), 6);
+    append_wrapped(out, fmt::format("Accepted: {}", row.accepts), 6);
   }
   out += "  --dry-run\n";
   append_wrapped(out,
@@ -244,9 +245,7 @@ std::string help_text() {
   return out;
 }
 
-std::string usage_hint() {
-  return fmt::format("Usage:\n{}Try 'xpu-run --help' for the options.\n", kUsage);
-}
+std::string usage_hint() { return "Try 'xpu-run --help' for more information.\n"; }
 
 std::string version_text() { return fmt::format("xpu-run (xpushim) {}\n", XPU_RUN_VERSION); }
 

@@ -51,7 +51,7 @@ Result<Cli> parse_cli(std::span<const std::string> args);
 // the status command, the variables xpu-run itself reads and HAMi's variables.
 std::string help_text();
 
-// Two lines for the end of a usage error.
+// The line after a usage error.
 std::string usage_hint();
 
 std::string version_text();

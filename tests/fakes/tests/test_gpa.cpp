@@ -62,7 +62,7 @@ TEST_CASE("fake_gpa_matches_driver580") {
   CHECK(rows == 1313);
 }
 
-TEST_CASE("fake exports every libcuda 13.0 name; unimplemented ones return 801") {
+TEST_CASE("fake exports every libcuda 13.0 name and unimplemented ones return 801") {
   std::ifstream in(XPU_TEST_DATA_DIR "/libcuda-13.0-stub-exports.txt");
   REQUIRE(in.good());
   int n = 0;
@@ -92,11 +92,14 @@ TEST_CASE("the 4-argument cuGetProcAddress and cudart's recorded lookups") {
   CHECK(FK(cuGetProcAddress_v2)("cuMemAlloc", nullptr, 13000, 0, nullptr) ==
         CUDA_ERROR_INVALID_VALUE);
 
-  // Every lookup libcudart 13 makes at start-up resolves (except its "" probe).
+  // Every lookup libcudart 13 makes at start-up resolves (except its "" probe), but for the
+  // graphics-interop entry points (GL/EGL/VDPAU): the 13.0 export list has none of them, so the
+  // simulated driver answers SYMBOL_NOT_FOUND where the real one returns its interop functions.
   std::ifstream in(XPU_TEST_DATA_DIR "/cudart13-driver-lookups.txt");
   REQUIRE(in.good());
   std::string line;
   int lookups = 0;
+  int interop_lookups = 0;
   while (std::getline(in, line)) {
     char sym[128] = {};
     int version = 0;
@@ -110,10 +113,20 @@ TEST_CASE("the 4-argument cuGetProcAddress and cudart's recorded lookups") {
     CUdriverProcAddressQueryResult st{};
     INFO(line);
     CHECK(FK(cuGetProcAddress_v2)(sym, &p, version, flags, &st) == CUDA_SUCCESS);
-    CHECK(st == CU_GET_PROC_ADDRESS_SUCCESS);
-    CHECK(p != nullptr);
+    const std::string s(sym);
+    const bool interop = s.find("GL") != std::string::npos || s.find("EGL") != std::string::npos ||
+                         s.find("VDPAU") != std::string::npos ||
+                         s == "cuGraphicsResourceGetMappedEglFrame";
+    if (interop) {
+      ++interop_lookups;
+      CHECK(st == CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND);
+    } else {
+      CHECK(st == CU_GET_PROC_ADDRESS_SUCCESS);
+      CHECK(p != nullptr);
+    }
   }
   CHECK(lookups == 439);
+  CHECK(interop_lookups == 29);
   void* p = reinterpret_cast<void*>(0x1);
   CUdriverProcAddressQueryResult st{};
   CHECK(FK(cuGetProcAddress_v2)("", &p, 0, 0, &st) == CUDA_SUCCESS);

@@ -166,7 +166,7 @@ void Simulation::on_launch(int idx) {
     ++p.st.waits;
     p.report_before_retry =
         d.reason == WaitReason::kInflightBound || d.reason == WaitReason::kCapBudget;
-    schedule_launch(p, idx, std::max(d.retry_at_ns, now_ + 1));
+    schedule_launch(p, idx, std::max(d.retry_at_ns, now_ + 1) + p.spec.sleep_overshoot_ns);
     return;
   }
 

@@ -45,6 +45,7 @@ struct ProcSpec {
   Mode mode = Mode::kShare;
   Priority priority = Priority::kNormal;
   Workload work;
+  Nanos sleep_overshoot_ns = 0;  // every wait sleeps this much longer than asked (timer slack)
   Nanos join_at = 0;       // relative to the simulation's start
   Nanos leave_at = kNever;  // relative; kNever: stays
 };

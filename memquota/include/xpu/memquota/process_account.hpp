@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include "xpu/common/node_limits.hpp"
 #include "xpu/memquota/allocation_map.hpp"
@@ -54,10 +55,15 @@ class ProcessAccount {
   // The driver's current RESERVED_MEM_CURRENT for `pool`: the charge follows it.
   void pool_settle(std::uint64_t pool, std::uint64_t reserved_now);
   void pool_forget(std::uint64_t pool);  // cuMemPoolDestroy
+  // Calls f(pool, device) for each tracked pool, outside the lock (f may settle pools).
   template <class F>
   void for_each_pool(F&& f) const {
-    std::lock_guard lock(mu_);
-    for (const auto& [pool, state] : pools_) f(pool, state.device);
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> pools;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [pool, state] : pools_) pools.emplace_back(pool, state.device);
+    }
+    for (const auto& [pool, device] : pools) f(pool, device);
   }
 
   // --- memory the driver reserves on its own, per device ---

@@ -83,7 +83,7 @@ class Arbiter {
   Decision wait_for_holder(Nanos now, std::uint64_t word) const noexcept;
   Decision cap_wait(Nanos now, const MemberConfig& cfg, Nanos ready) noexcept;
   bool may_take_over(Nanos now, const MemberConfig& cfg, std::uint64_t word) const noexcept;
-  bool inflight_fits(Nanos bound) const noexcept;
+  bool inflight_fits(Nanos bound, std::int64_t min_launches) const noexcept;
   Nanos cap_ready_at(Nanos now, const MemberConfig& cfg) const noexcept;
   bool should_track(Nanos now, const MemberConfig& cfg, bool contended) noexcept;
 
