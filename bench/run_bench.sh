@@ -66,7 +66,11 @@ if [[ $what == micro || $what == all ]]; then
   fi
 fi
 if [[ $what == train || $what == all ]]; then
-  run_pairs train "${BENCH_TRAIN_PAIRS:-3}" "$py" "$here/torch_train_step.py" --steps 150 --warmup 30
+  # A GPU-bound step (~12 ms on an H100): launch-bound toy steps spread 10-15 % between processes,
+  # this one 0.4 %, below the 1 % target. BENCH_TRAIN_ARGS overrides the shape.
+  # shellcheck disable=SC2086  # word splitting of the argument list is intended
+  run_pairs train "${BENCH_TRAIN_PAIRS:-3}" "$py" "$here/torch_train_step.py" --steps 150 --warmup 30 \
+    ${BENCH_TRAIN_ARGS:---batch 256 --width 96}
   rc=$?
   if ((rc == 77)); then
     echo "CHECK torch_train_step status=SKIP expected=torch measured=missing"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """One PyTorch training step, timed; run without and with the shim by bench/run_bench.sh.
 
-A small conv net (4 conv-BN-ReLU blocks + linear) on a fixed random batch of 64 x 3 x 64 x 64, SGD
+A small conv net (4 conv-BN-ReLU blocks + linear) on a fixed random batch (default 64 x 3 x 64 x 64), SGD
 with momentum, fixed seed. Each step is fenced by torch.cuda.synchronize() on both sides and timed
 with perf_counter; the first --warmup steps (cuDNN/cuBLAS set-up, allocator growth) are dropped.
 
@@ -15,13 +15,13 @@ import sys
 import time
 
 
-def build_model(nn):
+def build_model(nn, w):
     def block(cin, cout, stride):
         return [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout),
                 nn.ReLU(inplace=True)]
 
-    return nn.Sequential(*block(3, 64, 1), *block(64, 128, 2), *block(128, 256, 2), *block(256, 256, 2),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(256, 10))
+    return nn.Sequential(*block(3, w, 1), *block(w, 2 * w, 2), *block(2 * w, 4 * w, 2),
+                         *block(4 * w, 4 * w, 2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * w, 10))
 
 
 def main():
@@ -29,6 +29,8 @@ def main():
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--image", type=int, default=64, help="input height and width")
+    ap.add_argument("--width", type=int, default=64, help="channels of the first block")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     try:
@@ -45,10 +47,10 @@ def main():
     # Same algorithms every run: benchmark mode could pick different kernels in the two processes.
     torch.backends.cudnn.benchmark = False
     dev = torch.device("cuda")
-    model = build_model(nn).to(dev)
+    model = build_model(nn, a.width).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
-    x = torch.randn(a.batch, 3, 64, 64, device=dev)
+    x = torch.randn(a.batch, 3, a.image, a.image, device=dev)
     y = torch.randint(0, 10, (a.batch,), device=dev)
 
     times, loss = [], None

@@ -21,10 +21,11 @@ check() {  # check NAME STATUS EXPECTED MEASURED [NOTE]
   echo "CHECK $1 status=$2 expected=$3 measured=$4${5:+ note=$5}"
   [[ $2 != FAIL ]] || failed=1
 }
-wait_file() {  # wait_file PATH SECONDS
+wait_file() {  # wait_file PATH SECONDS PID: until PATH exists; gives up early when PID has exited
   local i
   for ((i = 0; i < $2 * 20; i++)); do
     [[ -e $1 ]] && return 0
+    kill -0 "$3" 2>/dev/null || { [[ -e $1 ]]; return; }
     sleep 0.05
   done
   return 1
@@ -42,12 +43,12 @@ echo "INFO group=$group quota=$quota dir=$dir"
 b_wrap=$!
 a_wrap=
 a_pid=
-if ! wait_file "$dir/b_ready" 60; then
+if ! wait_file "$dir/b_ready" 60 "$b_wrap"; then
   check b_ready FAIL ready timeout
 else
   "$XPUGPU_RUN" --mem "$quota" --group "$group" -- "$bin" hold --dir "$dir" >"$dir/a.log" 2>&1 &
   a_wrap=$!
-  if ! wait_file "$dir/a_ready" 60; then
+  if ! wait_file "$dir/a_ready" 60 "$a_wrap"; then
     check a_ready FAIL ready timeout
   else
     a_pid=$(cat "$dir/a_pid")
@@ -56,7 +57,7 @@ else
     if ((held >= quota_bytes / 4)); then st=PASS; else st=FAIL; fi
     check a_holds_most_of_quota "$st" ">=$((quota_bytes / 4))" "$held"
     touch "$dir/go"
-    wait_file "$dir/b_tried" 30 || check b_tried FAIL tried timeout
+    wait_file "$dir/b_tried" 30 "$b_wrap" || check b_tried FAIL tried timeout
     sleep 0.4  # the peak (A full, B alive) stays long enough for nvidia-smi to sample it
     kill -9 "$a_pid"
     touch "$dir/killed"

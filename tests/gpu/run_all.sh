@@ -14,9 +14,10 @@
 #   XPUGPU_BUILD_DIR, XPUGPU_SHIM, XPUGPU_RUN   where things are (see lib.sh)
 #   XPUGPU_SKIP_BUILD=1        reuse an existing build
 #   XPUGPU_ONLY="a b"          run only these case ids (build and ctest are ids too)
-#   XPUGPU_BUDGET_S=450        no case starts after this many seconds
-#   XPUGPU_HARD_S=480          every case is cut so that it ends before this
+#   XPUGPU_BUDGET_S=430        no case starts after this many seconds
+#   XPUGPU_HARD_S=470          every case is cut so that it ends before this
 #   XPUGPU_CASE_TIMEOUT_S=120  per-case timeout
+#   XPUGPU_CTEST_S=60          cap on the whole ctest stage
 #   XPUGPU_COMPUTE=1           also run bench/run_compute.sh (time-slice benchmarks; off by default)
 #   XPUGPU_BASELINE=1          no shim anywhere: every program runs bare with --quota none (quota
 #                              checks become INFO, the observer reports the real footprint) and the
@@ -33,9 +34,10 @@ xpu_locate
 REPO=$XPUGPU_REPO
 BUILD=$XPUGPU_BUILD_DIR
 OUT=${OUT:-$BUILD/gpu-out}
-BUDGET_S=${XPUGPU_BUDGET_S:-450}
-HARD_S=${XPUGPU_HARD_S:-480}
+BUDGET_S=${XPUGPU_BUDGET_S:-430}
+HARD_S=${XPUGPU_HARD_S:-470}
 CASE_TIMEOUT=${XPUGPU_CASE_TIMEOUT_S:-120}
+CTEST_S=${XPUGPU_CTEST_S:-60}
 IDX=${XPUGPU_GPU_INDEX:-0}
 BASELINE=${XPUGPU_BASELINE:-0}
 CARD_MIB=1048576  # the card's memory, read in collect_meta; the baseline observer's yardstick
@@ -87,9 +89,13 @@ collect_meta() {
   meta host "$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME"), kernel $(uname -r), $(nproc) cpus"
   meta observer "nvidia-smi -lms 100 without LD_PRELOAD; per-pid used_memory, else card memory.used minus baseline"
   # The commit, read from .git directly (the device copy may have no git).
-  local head
+  local head ref
   if head=$(cat "$REPO/.git/HEAD" 2>/dev/null); then
-    [[ $head == ref:* ]] && head=$(cat "$REPO/.git/${head#ref: }" 2>/dev/null || echo "${head#ref: }")
+    if [[ $head == ref:* ]]; then
+      ref=${head#ref: }
+      head=$(cat "$REPO/.git/$ref" 2>/dev/null || grep -m1 " $ref\$" "$REPO/.git/packed-refs" 2>/dev/null | cut -d' ' -f1)
+      [[ -n $head ]] || head="unknown ($ref)"
+    fi
     meta commit "$head"
   fi
   echo "--- nvidia-smi at start:"
@@ -232,8 +238,8 @@ stage_ctest() {
   selected ctest || return 0
   local t1 rc summary
   t1=$(date +%s)
-  echo "=== [$(elapsed)s] ctest (CPU tiers), at most 90 s"
-  timeout -k 5 90 ctest --test-dir "$BUILD" --output-on-failure -j"$JOBS" --timeout 60 \
+  echo "=== [$(elapsed)s] ctest (CPU tiers), at most ${CTEST_S}s"
+  timeout -k 5 "$CTEST_S" ctest --test-dir "$BUILD" --output-on-failure -j"$JOBS" --timeout 60 \
     >"$WORK/ctest.log" 2>&1 </dev/null
   rc=$?
   tail -n 60 "$WORK/ctest.log"
@@ -243,14 +249,14 @@ stage_ctest() {
   elif ((rc == 0)); then
     add_check ctest ctest PASS all_pass "${summary:-rc=0}"
   else
-    add_check ctest ctest FAIL all_pass "${summary:-rc=$rc}" "$( ((rc == 124)) && echo 'cut at 90 s')"
+    add_check ctest ctest FAIL all_pass "${summary:-rc=$rc}" "$( ((rc == 124)) && echo "cut at ${CTEST_S}s")"
   fi
   note_case ctest "$rc" "$(($(date +%s) - t1))" "ctest on the build tree (unit, shim, fakes, preload tiers)"
 }
 
 # quota_case ID DESCRIPTION QUOTA FORM [ENV=VALUE ...] -- PROGRAM ARGS...
 # Runs PROGRAM ARGS --quota QUOTA under the shim, started in one of the product's forms:
-#   xpurun      xpu-run --mem QUOTA --            xpurun-dev  xpu-run --mem 0=QUOTA --
+#   xpurun      xpu-run --log-level info --mem QUOTA --      xpurun-dev  the same with --mem 0=QUOTA
 #   container   LD_PRELOAD=shim XPU_MEM_LIMIT=QUOTA
 #   hami        LD_PRELOAD=shim CUDA_DEVICE_MEMORY_LIMIT=<QUOTA in MiB>m
 # ENV=VALUE pairs (or -u NAME) go to `env` in front of the program. The nvidia-smi observer judges the
@@ -273,7 +279,8 @@ quota_case() {
   case $form in
     xpurun | xpurun-dev)
       [[ -n $XPUGPU_RUN ]] || { missing "$id" "$desc" xpu-run; return 0; }
-      prefix=("$XPUGPU_RUN" --mem "$([[ $form == xpurun-dev ]] && echo 0=)$quota" --) ;;
+      # info: the shim prints its effective settings once, so the log shows what each case ran with.
+      prefix=("$XPUGPU_RUN" --log-level info --mem "$([[ $form == xpurun-dev ]] && echo 0=)$quota" --) ;;
     container)
       [[ -n $XPUGPU_SHIM ]] || { missing "$id" "$desc" libxpushim.so; return 0; }
       prefix=(env LD_PRELOAD="$XPUGPU_SHIM" XPU_MEM_LIMIT="$quota") ;;

@@ -31,30 +31,30 @@ Decision wait(WaitReason why, Nanos now, Nanos until) noexcept {
   return {Verdict::kWait, why, true, std::max(until, now + kMinRetryNs)};
 }
 
-bool demand_at_or_above(const DeviceSchedule& d, Nanos now, Priority p) noexcept {
-  for (std::uint32_t q = priority_index(p); q < kPriorityLevels; ++q) {
-    if (lease_live(d.demand_until_ns[q], now)) return true;
+// The device-wide leases that say who else is around, read once per decision (one cache line).
+// A bit mask built in registers: bits 0-2 demand by priority, bits 3-5 presence by priority.
+class Signals {
+ public:
+  Signals(const DeviceSchedule& d, Nanos now) noexcept {
+    for (std::uint32_t q = 0; q < kPriorityLevels; ++q) {
+      bits_ |= static_cast<unsigned>(lease_live(d.demand_until_ns[q], now)) << q;
+      bits_ |= static_cast<unsigned>(lease_live(d.present_until_ns[q], now)) << (q + 3);
+    }
   }
-  return false;
-}
-
-bool demand_any(const DeviceSchedule& d, Nanos now) noexcept {
-  return demand_at_or_above(d, now, Priority::kLow);
-}
-
-bool present_above(const DeviceSchedule& d, Nanos now, Priority p) noexcept {
-  for (std::uint32_t q = priority_index(p) + 1; q < kPriorityLevels; ++q) {
-    if (lease_live(d.present_until_ns[q], now)) return true;
+  // A group of priority p or above waits for the device.
+  bool demand_at_or_above(Priority p) const noexcept { return (bits_ & (7U << at(p)) & 7U) != 0; }
+  bool demand_any() const noexcept { return (bits_ & 7U) != 0; }
+  // A process of a priority above p is joined.
+  bool present_above(Priority p) const noexcept { return ((bits_ >> 3) & (6U << at(p)) & 7U) != 0; }
+  // A process of another priority than p is joined.
+  bool present_other_class(Priority p) const noexcept {
+    return ((bits_ >> 3) & ~(1U << at(p)) & 7U) != 0;
   }
-  return false;
-}
 
-bool present_other_class(const DeviceSchedule& d, Nanos now, Priority p) noexcept {
-  for (std::uint32_t q = 0; q < kPriorityLevels; ++q) {
-    if (q != priority_index(p) && lease_live(d.present_until_ns[q], now)) return true;
-  }
-  return false;
-}
+ private:
+  static unsigned at(Priority p) noexcept { return priority_index(p); }
+  unsigned bits_ = 0;
+};
 
 bool holds(std::uint64_t word, std::uint32_t group) noexcept {
   const HolderWord h = decode_holder(word);
@@ -79,7 +79,7 @@ MemberConfig Arbiter::config() const noexcept {
 
 bool Arbiter::joined() const noexcept { return config().present; }
 
-// ---- join / leave --------------------------------------------------------------------------------
+// ---- join / leave ----
 
 bool Arbiter::join(Nanos now, std::uint32_t group, std::uint32_t share_percent, Mode mode,
                    Priority priority) noexcept {
@@ -155,7 +155,7 @@ bool Arbiter::group_has_other_live_member(std::uint32_t group, Nanos now) const 
   return false;
 }
 
-// ---- the launch gate -----------------------------------------------------------------------------
+// ---- the launch gate ----
 
 Decision Arbiter::before_launch(Nanos now) noexcept {
   const MemberConfig cfg = config();
@@ -174,18 +174,20 @@ Decision Arbiter::as_holder(Nanos now, const MemberConfig& cfg, std::uint64_t wo
   // Inside the slice, or past it with nobody of our priority or above waiting: keep going. A lone
   // process therefore never hands over (and never writes the holder word).
   if (detail::slice_age_ns(decode_holder(word).start_us, now) >= t_.slice_ns &&
-      demand_at_or_above(table_, now, cfg.priority)) {
+      Signals(table_, now).demand_at_or_above(cfg.priority)) {
     // Slice over and someone waits: stop submitting, let the pick decide (it may renew us). Our
     // queued work drains while the next holder starts, so the GPU does not idle in between.
-    const detail::Handover r = detail::hand_over(table_, t_, now, word, kNoGroup);
+    const detail::Handover r =
+        detail::hand_over(table_, t_, now, word, kNoGroup, static_cast<std::int32_t>(cfg.group));
     if (!holds(r.word, cfg.group)) return wait_for_holder(now, r.word);
   }
   return go_as_holder(now, cfg);
 }
 
 Decision Arbiter::go_as_holder(Nanos now, const MemberConfig& cfg) noexcept {
-  const bool higher = present_above(table_, now, cfg.priority);
-  const bool waiting_peers = demand_at_or_above(table_, now, cfg.priority);
+  const Signals sig(table_, now);
+  const bool higher = sig.present_above(cfg.priority);
+  const bool waiting_peers = sig.demand_at_or_above(cfg.priority);
   // Below a joined higher-priority process, keep only a sliver queued so that its next launch waits
   // little; while peers wait, keep enough queued to cover a hand-over but not much more.
   // (Under share contention two launches are always allowed, so the next kernel is queued while
@@ -202,8 +204,7 @@ Decision Arbiter::go_as_holder(Nanos now, const MemberConfig& cfg) noexcept {
     return wait(WaitReason::kInflightBound, now, now + t_.inflight_poll_ns);
   }
   refresh_busy(now, now + t_.idle_grace_ns);
-  const bool contended = higher || demand_any(table_, now) ||
-                         present_other_class(table_, now, cfg.priority);
+  const bool contended = higher || sig.demand_any() || sig.present_other_class(cfg.priority);
   return go(should_track(now, cfg, contended));
 }
 
@@ -213,13 +214,14 @@ Decision Arbiter::acquire(Nanos now, const MemberConfig& cfg, std::uint64_t word
   for (int round = 0; round < 4; ++round) {
     if (holds(word, cfg.group)) break;
     if (!may_take_over(now, cfg, word)) break;
-    const detail::Handover r = detail::hand_over(table_, t_, now, word, kNoGroup,
-                                                 static_cast<std::int32_t>(cfg.group));
+    const detail::Handover r =
+        detail::hand_over(table_, t_, now, word, kNoGroup, static_cast<std::int32_t>(cfg.group));
     word = r.word;
-    if (r.status != HandoverStatus::kRaced) break;
+    if (r.status != detail::HandoverStatus::kRaced) break;
   }
   if (holds(word, cfg.group)) {
-    withdraw_want(cfg.group);  // we hold it now: a stale "waiting" must not get us picked again later
+    // We hold it now: a stale "waiting" must not get us picked again later.
+    withdraw_want(cfg.group);
     return go_as_holder(now, cfg);
   }
   // We must wait: only now publish our demand (a process that gets the device at once never
@@ -233,11 +235,11 @@ bool Arbiter::may_take_over(Nanos now, const MemberConfig& cfg, std::uint64_t wo
   if (!h.present) return true;  // nobody (or a corrupt word)
   const GroupSchedule& g = table_.groups[h.group];
   const MemberConfig hc = decode_group_config(g.config.load(std::memory_order_acquire), h.group);
-  if (!hc.present) return true;                             // held by an unconfigured group
-  if (cfg.priority > hc.priority) return true;              // preempt at our launch boundary
+  if (!hc.present) return true;                 // held by an unconfigured group
+  if (cfg.priority > hc.priority) return true;  // preempt at our launch boundary
   if (detail::slice_age_ns(h.start_us, now) >= t_.slice_ns) return true;  // slice over
-  if (!lease_live(g.busy_until_ns, now)) return true;       // holder idle, dead, or never came
-  return detail::group_throttled(g, hc, t_, now);           // holder out of cap budget
+  if (!lease_live(g.busy_until_ns, now)) return true;  // holder idle, dead, or never came
+  return detail::group_throttled(g, hc, t_, now);      // holder out of cap budget
 }
 
 Decision Arbiter::wait_for_holder(Nanos now, std::uint64_t word) const noexcept {
@@ -271,12 +273,12 @@ bool Arbiter::should_track(Nanos now, const MemberConfig& cfg, bool contended) n
   return cfg.mode == Mode::kCap || track_until_.load(kRelaxed) > now;
 }
 
-// ---- cap mode ------------------------------------------------------------------------------------
+// ---- cap mode ----
 
 Nanos Arbiter::cap_ready_at(Nanos now, const MemberConfig& cfg) const noexcept {
   const std::int64_t n = std::max<std::int64_t>(inflight_.load(kRelaxed), 0);
-  const auto inflight_gpu = static_cast<std::uint64_t>(n) *
-                            static_cast<std::uint64_t>(avg_launch_ns_.load(kRelaxed));
+  const auto inflight_gpu =
+      static_cast<std::uint64_t>(n) * static_cast<std::uint64_t>(avg_launch_ns_.load(kRelaxed));
   const Nanos tat = table_.groups[cfg.group].cap_tat_ns.load(kRelaxed);
   return cap::ready_at(tat, now, cap::cost(inflight_gpu, cfg.share_percent), t_.cap_params());
 }
@@ -284,13 +286,13 @@ Nanos Arbiter::cap_ready_at(Nanos now, const MemberConfig& cfg) const noexcept {
 Decision Arbiter::cap_wait(Nanos now, const MemberConfig& cfg, Nanos ready) noexcept {
   // Out of budget while holding the device and others wait: give it away instead of sitting on it.
   const std::uint64_t word = table_.holder.load(std::memory_order_acquire);
-  if (holds(word, cfg.group) && demand_any(table_, now)) {
+  if (holds(word, cfg.group) && Signals(table_, now).demand_any()) {
     detail::hand_over(table_, t_, now, word, static_cast<std::int32_t>(cfg.group));
   }
   return wait(WaitReason::kCapBudget, now, std::min(ready, now + t_.cap_poll_ns));
 }
 
-// ---- leases --------------------------------------------------------------------------------------
+// ---- leases ----
 
 void Arbiter::announce_want(Nanos now, const MemberConfig& cfg) noexcept {
   const Nanos until = now + t_.want_lease_ns;
@@ -367,11 +369,11 @@ void Arbiter::refresh_presence(Nanos now, const MemberConfig& cfg, bool force) n
   presence_written_.store(until, kRelaxed);
 }
 
-// ---- completions ---------------------------------------------------------------------------------
+// ---- completions ----
 
-void Arbiter::on_launch(Nanos /*now*/, std::uint32_t launches) noexcept {
+void Arbiter::on_launch(Nanos now, std::uint32_t launches) noexcept {
   if (!enabled_) return;
-  inflight_.fetch_add(launches, kRelaxed);
+  if (inflight_.fetch_add(launches, kRelaxed) <= 0) progress_ns_.store(sane_now(now), kRelaxed);
 }
 
 void Arbiter::on_complete(Nanos now, std::uint32_t launches, std::uint64_t gpu_ns) noexcept {
@@ -385,14 +387,15 @@ void Arbiter::on_complete(Nanos now, std::uint32_t launches, std::uint64_t gpu_n
   do {
     left = std::max<std::int64_t>(cur - launches, 0);
   } while (!inflight_.compare_exchange_weak(cur, left, kRelaxed));
+  progress_ns_.store(now, kRelaxed);
 
   if (launches > 0 && gpu_ns > 0) {
     // Moving average of GPU time per launch, for in-flight estimates (weight 1/4: adapts in a few
     // completions, yet one odd kernel does not swing it).
     const auto per = static_cast<Nanos>(gpu_ns / launches);
     const Nanos avg = avg_launch_ns_.load(kRelaxed);
-    avg_launch_ns_.store(std::clamp(avg + (per - avg) / 4, kMinLaunchEstimateNs, kMaxLaunchEstimateNs),
-                         kRelaxed);
+    avg_launch_ns_.store(
+        std::clamp(avg + (per - avg) / 4, kMinLaunchEstimateNs, kMaxLaunchEstimateNs), kRelaxed);
   }
   const MemberConfig cfg = config();
   if (!cfg.present) return;
@@ -428,7 +431,7 @@ void Arbiter::add_to_window(Nanos now, std::uint64_t gpu_ns) noexcept {
   s.window_cur_ns.fetch_add(gpu_ns, kRelaxed);
 }
 
-// ---- upkeep --------------------------------------------------------------------------------------
+// ---- upkeep ----
 
 Nanos Arbiter::tick(Nanos now) noexcept {
   now = sane_now(now);
@@ -441,6 +444,11 @@ Nanos Arbiter::tick(Nanos now) noexcept {
     heartbeat_written_.store(now, kRelaxed);
   }
   refresh_presence(now, cfg, /*force=*/false);
+  if (inflight_.load(kRelaxed) > 0 && now - progress_ns_.load(kRelaxed) > t_.inflight_stuck_ns) {
+    // Nothing completed for very long: the adapter lost completion reports (or one kernel runs
+    // that long). Forget the count rather than let in-flight bounds block this process forever.
+    inflight_.store(0, kRelaxed);
+  }
   const bool inflight = inflight_.load(kRelaxed) > 0;
   // Work still queued on the GPU keeps the group busy; a killed process stops renewing, so its
   // lease runs out within inflight_lease_ns and waiters pass it over.
@@ -452,7 +460,8 @@ Nanos Arbiter::tick(Nanos now) noexcept {
   }
   if (now >= next_reap_.load(kRelaxed)) {
     // Stagger reapers by slot so that they do not all scan at once.
-    next_reap_.store(now + t_.reap_period_ns + static_cast<Nanos>(slot_ % 16) * 1'000'000, kRelaxed);
+    next_reap_.store(now + t_.reap_period_ns + static_cast<Nanos>(slot_ % 16) * 1'000'000,
+                     kRelaxed);
     reap(now);
   }
   const bool waiting = want_written_.load(kRelaxed) > now;
@@ -464,7 +473,8 @@ void Arbiter::repair(const MemberConfig& cfg) noexcept {
   // group word that no longer decodes (a valid word of another member is left alone).
   const std::uint64_t mine = cfg_.load(std::memory_order_acquire);
   SlotSchedule& s = table_.slots[slot_];
-  if (s.config.load(std::memory_order_acquire) != mine) s.config.store(mine, std::memory_order_release);
+  if (s.config.load(std::memory_order_acquire) != mine)
+    s.config.store(mine, std::memory_order_release);
   GroupSchedule& g = table_.groups[cfg.group];
   if (!decode_group_config(g.config.load(std::memory_order_acquire), cfg.group).present) {
     MemberConfig gc = cfg;

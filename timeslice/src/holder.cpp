@@ -54,13 +54,13 @@ Pick pick_next(DeviceSchedule& d, const Tunables& t, Nanos now, std::uint64_t ho
   }
 
   // Pass 1: the candidates, with their vtime distance from the floor of their priority.
-  struct Candidate {
-    std::uint32_t group;
-    std::uint32_t prio;
-    std::uint32_t share;
-    bool holds_busy;
+  struct Candidate {  // 24 bytes: the array stays small on a launching thread's stack
     std::uint64_t vtime;
     std::int64_t dist;
+    std::uint16_t group;
+    std::uint8_t prio;
+    std::uint8_t share;
+    bool holds_busy;
   };
   Candidate cands[kMaxGroups];
   std::uint32_t n = 0;
@@ -78,13 +78,19 @@ Pick pick_next(DeviceSchedule& d, const Tunables& t, Nanos now, std::uint64_t ho
     const MemberConfig cfg = decode_group_config(g.config.load(std::memory_order_acquire), gi);
     if (!cfg.present) continue;
     const bool wants = static_cast<std::int32_t>(gi) == asking || lease_live(g.want_until_ns, now);
-    const bool holds_busy = holder.present && holder.group == gi && lease_live(g.busy_until_ns, now);
+    const bool holds_busy =
+        holder.present && holder.group == gi && lease_live(g.busy_until_ns, now);
     if (!wants && !holds_busy) continue;
     if (group_throttled(g, cfg, t, now)) continue;
     const std::uint32_t prio = priority_index(cfg.priority);
     const std::uint64_t vt = g.vtime.load(std::memory_order_relaxed);
     const std::int64_t dist = vtime::distance(vt, floors[prio]);
-    cands[n++] = {gi, prio, cfg.share_percent, holds_busy, vt, dist};
+    cands[n++] = {vt,
+                  dist,
+                  static_cast<std::uint16_t>(gi),
+                  static_cast<std::uint8_t>(prio),
+                  static_cast<std::uint8_t>(cfg.share_percent),
+                  holds_busy};
     if (!any[prio] || dist < least[prio]) least[prio] = dist;
     any[prio] = true;
     top = std::max(top, prio);
@@ -133,7 +139,8 @@ Handover hand_over(DeviceSchedule& d, const Tunables& t, Nanos now, std::uint64_
   std::uint64_t desired = 0;
   if (pick.found) {
     desired = next_holder_word(pick.group, now, expected);
-  } else if (exclude != kNoGroup && old.present && static_cast<std::int32_t>(old.group) == exclude) {
+  } else if (exclude != kNoGroup && old.present &&
+             static_cast<std::int32_t>(old.group) == exclude) {
     desired = kNoHolder;
   } else {
     return {HandoverStatus::kNoCandidate, expected};

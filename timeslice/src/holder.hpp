@@ -1,4 +1,5 @@
-// Choosing and installing the holder of a device (the only place that writes DeviceSchedule::holder).
+// Choosing and installing the holder of a device (the only place that writes
+// DeviceSchedule::holder).
 #pragma once
 
 #include <cstdint>
@@ -24,8 +25,8 @@ struct Pick {
   std::uint32_t group = 0;
 };
 
-/// The group that should hold the device next: among groups that wait, plus the current holder if it
-/// is still busy, those of the highest priority present, and of those the least virtual time.
+/// The group that should hold the device next: among groups that wait, plus the current holder if
+/// it is still busy, those of the highest priority present, and of those the least virtual time.
 /// `asking` counts as waiting even before it published its demand (a process that can take the
 /// device at once never publishes any, so a lone process never looks contended). Skips `exclude`
 /// and cap groups whose budget is spent. Repairs (by CAS) vtimes that are implausibly far from the
@@ -33,14 +34,16 @@ struct Pick {
 Pick pick_next(DeviceSchedule& d, const Tunables& t, Nanos now, std::uint64_t holder_word,
                std::int32_t exclude, std::int32_t asking = kNoGroup) noexcept;
 
+enum class HandoverStatus : std::uint8_t { kInstalled, kRaced, kNoCandidate };
+
 struct Handover {
   HandoverStatus status = HandoverStatus::kNoCandidate;
   std::uint64_t word = 0;  // the holder word after the attempt
 };
 
 /// Picks the next holder and installs it with one CAS from `expected`. kRaced: the word had already
-/// changed (returned in .word). When no group qualifies and `exclude` is the current holder, installs
-/// "nobody" so that the excluded group really lets go.
+/// changed (returned in .word). When no group qualifies and `exclude` is the current holder,
+/// installs "nobody" so that the excluded group really lets go.
 Handover hand_over(DeviceSchedule& d, const Tunables& t, Nanos now, std::uint64_t expected,
                    std::int32_t exclude, std::int32_t asking = kNoGroup) noexcept;
 

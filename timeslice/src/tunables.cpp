@@ -28,6 +28,7 @@ Tunables sanitized(const Tunables& in) noexcept {
   t.low_inflight_ns = std::clamp(t.low_inflight_ns, 0 * kUs, 10 * kS);
   t.max_inflight_launches = std::clamp(t.max_inflight_launches, 1U, 1U << 20);
   t.default_launch_ns = std::clamp(t.default_launch_ns, 100 * Nanos{1}, 1 * kS);
+  t.inflight_stuck_ns = std::clamp(t.inflight_stuck_ns, 100 * kMs, 3600 * kS);
   t.cap_ahead_ns = std::clamp(t.cap_ahead_ns, 0 * kMs, 10 * kS);
   t.cap_burst_ns = std::clamp(t.cap_burst_ns, 0 * kMs, 10 * kS);
   t.cap_max_debt_ns = std::clamp(t.cap_max_debt_ns, t.cap_ahead_ns + 1 * kMs, 3600 * kS);

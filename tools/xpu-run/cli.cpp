@@ -173,9 +173,9 @@ Result<Cli> parse_cli(std::span<const std::string> args) {
     cli.run.options.push_back({std::string(row->flag), std::string(row->env), value.value()});
   }
   if (!saw_separator && !cli.run.dry_run)
-    return usage_error(fmt::format("missing '--' {} (xpu-run [OPTIONS] -- COMMAND [ARGS...])",
-                                   args.empty() ? "and the command to run"
-                                                : "before the command to run"));
+    return usage_error(
+        fmt::format("missing '--' {} (xpu-run [OPTIONS] -- COMMAND [ARGS...])",
+                    args.empty() ? "and the command to run" : "before the command to run"));
   if (cli.run.command.empty() && !cli.run.dry_run)
     return usage_error("missing the command to run after '--' (xpu-run [OPTIONS] -- COMMAND)");
   return cli;
@@ -224,8 +224,7 @@ std::string help_text() {
       {"CUDA_DEVICE_MEMORY_LIMIT",
        "Memory quota for every device: 1g, 1024m, 1048576k or 1073741824 (bytes)."},
       {"CUDA_DEVICE_MEMORY_LIMIT_<i>", "Memory quota for CUDA ordinal i (0-63), same forms."},
-      {"CUDA_DEVICE_SM_LIMIT",
-       "Compute cap in whole percent (cap mode); 0 and 100 mean no limit."},
+      {"CUDA_DEVICE_SM_LIMIT", "Compute cap in whole percent (cap mode); 0 and 100 mean no limit."},
       {"CUDA_TASK_PRIORITY", "0 (high) or 1 (low)."},
       {"CUDA_DEVICE_MEMORY_SHARED_CACHE",
        "Processes naming the same path form one group (when XPU_GROUP is unset); xpu-run then "

@@ -13,9 +13,7 @@
 namespace xpu::run {
 namespace {
 
-Error unavailable(std::string message) {
-  return make_error(Errc::unavailable, std::move(message));
-}
+Error unavailable(std::string message) { return make_error(Errc::unavailable, std::move(message)); }
 
 bool all_digits(std::string_view s) {
   if (s.empty()) return false;

@@ -75,9 +75,8 @@ constexpr int kForwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2
 void forward_signal(int sig, siginfo_t* info, void* /*context*/) {
   // Ctrl-C, Ctrl-\ and window resizes come from the terminal to the whole foreground process
   // group, the child included (it stays in ours): forwarding them would deliver them twice.
-  const bool from_terminal =
-      info != nullptr && info->si_code == SI_KERNEL &&
-      (sig == SIGINT || sig == SIGQUIT || sig == SIGWINCH);
+  const bool from_terminal = info != nullptr && info->si_code == SI_KERNEL &&
+                             (sig == SIGINT || sig == SIGQUIT || sig == SIGWINCH);
   const pid_t child = g_child.load();
   if (!from_terminal && child > 0) ::kill(child, sig);
 }
@@ -195,8 +194,8 @@ Result<LaunchPlan> compose_environment(const EnvBlock& inherited,
   bool group_given = false;
   for (const FlagValue& f : flags) {
     if (auto old = inherited.get(f.env); old && *old != f.value)
-      plan.notes.push_back(
-          fmt::format("{} overrides the inherited {}='{}' with '{}'", f.flag, f.env, *old, f.value));
+      plan.notes.push_back(fmt::format("{} overrides the inherited {}='{}' with '{}'", f.flag,
+                                       f.env, *old, f.value));
     set(f.env, f.value);
     group_given = group_given || f.env == "XPU_GROUP";
   }
@@ -268,11 +267,11 @@ Result<std::string> locate_shim(const EnvBlock& env, const std::string& exe_path
   }
   std::string list;
   for (const auto& t : tried) list += (list.empty() ? "" : ", ") + t;
-  return make_error(Errc::unavailable,
-                    fmt::format("cannot find libxpushim.so (tried: {}); set XPU_SHIM_LIBRARY to "
-                                "its path",
-                                list.empty() ? "nothing, the xpu-run executable's path is unknown"
-                                             : list));
+  return make_error(
+      Errc::unavailable,
+      fmt::format("cannot find libxpushim.so (tried: {}); set XPU_SHIM_LIBRARY to "
+                  "its path",
+                  list.empty() ? "nothing, the xpu-run executable's path is unknown" : list));
 }
 
 int launch(const std::vector<std::string>& command, const EnvBlock& env, int* killed_by) {
@@ -333,8 +332,13 @@ int launch(const std::vector<std::string>& command, const EnvBlock& env, int* ki
   fwd.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&fwd.sa_mask);
   struct sigaction old_actions[std::size(kForwarded)];
-  for (std::size_t i = 0; i < std::size(kForwarded); ++i)
+  for (std::size_t i = 0; i < std::size(kForwarded); ++i) {
     ::sigaction(kForwarded[i], &fwd, &old_actions[i]);
+    // A signal we were started with ignored (nohup, a background job's SIGINT) stays ignored:
+    // the child inherited the same, and the caller asked for exactly that.
+    if (!(old_actions[i].sa_flags & SA_SIGINFO) && old_actions[i].sa_handler == SIG_IGN)
+      ::sigaction(kForwarded[i], &old_actions[i], nullptr);
+  }
   ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
 
   int exec_errno = 0;
@@ -358,15 +362,14 @@ int launch(const std::vector<std::string>& command, const EnvBlock& env, int* ki
 
   if (got == static_cast<ssize_t>(sizeof exec_errno)) {
     const bool not_found = exec_errno == ENOENT || exec_errno == ENOTDIR;
-    print_error(fmt::format("cannot run '{}': {}{}", command[0], std::strerror(exec_errno),
-                            not_found && command[0].find('/') == std::string::npos
-                                ? " (searched PATH)"
-                                : ""));
+    print_error(fmt::format(
+        "cannot run '{}': {}{}", command[0], std::strerror(exec_errno),
+        not_found && command[0].find('/') == std::string::npos ? " (searched PATH)" : ""));
     return not_found ? kExitNotFound : kExitNotExecutable;
   }
   if (waited < 0) {
-    print_error(fmt::format("lost track of '{}': waitpid: {}", command[0],
-                            std::strerror(wait_errno)));
+    print_error(
+        fmt::format("lost track of '{}': waitpid: {}", command[0], std::strerror(wait_errno)));
     return kExitCannotStart;
   }
   if (WIFEXITED(status)) return WEXITSTATUS(status);

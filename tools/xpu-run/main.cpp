@@ -56,15 +56,17 @@ bool probe_and_pin(LaunchPlan& plan, const EnvBlock& inherited, const std::strin
   if (plan.settings.mem_limit.empty()) return true;
   if (preload_has_shim(inherited.get("LD_PRELOAD"), shim)) {
     // Initialising CUDA here would register xpu-run itself with the node segment.
-    plan.notes.push_back("xpu-run itself runs under xpushim; the device check is left to the "
-                         "shim in the command");
+    plan.notes.push_back(
+        "xpu-run itself runs under xpushim; the device check is left to the "
+        "shim in the command");
     return true;
   }
   auto devices = probe_devices();
   if (!devices) {
-    plan.notes.push_back(fmt::format("device check skipped: {}; the shim checks the quotas when "
-                                     "the command initialises CUDA",
-                                     devices.error().message));
+    plan.notes.push_back(
+        fmt::format("device check skipped: {}; the shim checks the quotas when "
+                    "the command initialises CUDA",
+                    devices.error().message));
     return true;
   }
   if (auto s = check_quotas(plan.settings, devices.value()); !s) {
@@ -87,9 +89,8 @@ bool probe_and_pin(LaunchPlan& plan, const EnvBlock& inherited, const std::strin
         fmt::format("XPU_MEM_LIMIT keeps its device ordinals ({})", s.error().message));
     return true;
   }
-  candidate.notes.push_back(
-      fmt::format("XPU_MEM_LIMIT: device ordinals pinned to UUIDs: '{}' -> '{}'", before,
-                  pinned.value()));
+  candidate.notes.push_back(fmt::format(
+      "XPU_MEM_LIMIT: device ordinals pinned to UUIDs: '{}' -> '{}'", before, pinned.value()));
   plan = std::move(candidate);
   return true;
 }

@@ -221,9 +221,8 @@ std::string format_text(const NodeView& view) {
     return out;
   }
   // SHARE, MODE and PRIORITY are the compute settings of each process ("-": not set).
-  const auto process_header = fmt::format("    {:<5} {:<8} {:<16} {:>12}  {:<6} {:<6} {}\n",
-                                          "SLOT", "PID", "COMM", "CHARGED", "SHARE", "MODE",
-                                          "PRIORITY");
+  const auto process_header = fmt::format("    {:<5} {:<8} {:<16} {:>12}  {:<6} {:<6} {}\n", "SLOT",
+                                          "PID", "COMM", "CHARGED", "SHARE", "MODE", "PRIORITY");
   for (const DeviceView& d : view.devices) {
     out += fmt::format("\n{}  {}\n", d.uuid, format_bytes(d.physical_bytes));
     if (d.groups.empty()) {
@@ -232,16 +231,16 @@ std::string format_text(const NodeView& view) {
     }
     out += fmt::format("  {:<34} {:>12} {:>12}\n", "GROUP", "QUOTA", "USED");
     for (const GroupView& g : d.groups) {
-      out += fmt::format("  {:<34} {:>12} {:>12}\n", printable(g.name),
-                         g.quota ? format_bytes(*g.quota) : std::string("none"),
-                         format_bytes(g.used));
+      out +=
+          fmt::format("  {:<34} {:>12} {:>12}\n", printable(g.name),
+                      g.quota ? format_bytes(*g.quota) : std::string("none"), format_bytes(g.used));
       if (g.processes.empty()) continue;
       out += process_header;
       for (const ProcessView& p : g.processes) {
-        out += fmt::format("    {:<5} {:<8} {:<16} {:>12}  {:<6} {:<6} {}\n", p.slot, p.pid,
-                           printable(p.comm), format_bytes(p.charged),
-                           compute_share(p).value_or("-"), compute_mode(p).value_or("-"),
-                           priority(p).value_or("-"));
+        out +=
+            fmt::format("    {:<5} {:<8} {:<16} {:>12}  {:<6} {:<6} {}\n", p.slot, p.pid,
+                        printable(p.comm), format_bytes(p.charged), compute_share(p).value_or("-"),
+                        compute_mode(p).value_or("-"), priority(p).value_or("-"));
       }
     }
   }
@@ -259,8 +258,8 @@ std::string format_text(const NodeView& view) {
 }
 
 std::string format_json(const NodeView& view) {
-  std::string out = fmt::format(R"({{"segment":{},"exists":true,"devices":[)",
-                                json_escape(view.segment));
+  std::string out =
+      fmt::format(R"({{"segment":{},"exists":true,"devices":[)", json_escape(view.segment));
   for (std::size_t i = 0; i < view.devices.size(); ++i) {
     const DeviceView& d = view.devices[i];
     if (i > 0) out += ',';
@@ -376,8 +375,8 @@ int run_status(const StatusArgs& args) {
       const std::time_t now = std::time(nullptr);
       char when[64] = "";
       std::strftime(when, sizeof when, "%F %T", std::localtime(&now));
-      text = fmt::format("\x1b[H\x1b[2JEvery {}s: xpu-run status  {}\n\n{}", args.interval_s,
-                         when, text);
+      text = fmt::format("\x1b[H\x1b[2JEvery {}s: xpu-run status  {}\n\n{}", args.interval_s, when,
+                         text);
     }
     std::fputs(text.c_str(), rc == 0 ? stdout : stderr);
     std::fflush(stdout);

@@ -19,8 +19,8 @@ struct ProcessView {
   std::uint32_t slot = 0;
   std::uint32_t pid = 0;
   std::string comm;
-  std::string group;           // "?" when the slot's group index is out of range or free
-  std::uint64_t charged = 0;   // bytes charged on the device it is listed under
+  std::string group;          // "?" when the slot's group index is out of range or free
+  std::uint64_t charged = 0;  // bytes charged on the device it is listed under
   // Compute settings as the slot records them (written by the compute time-slice issue; zero
   // until then, which reads as "not set").
   std::uint8_t compute_percent = 0;
@@ -54,7 +54,7 @@ struct NodeView {
 NodeView snapshot(coordinator::NodeLayout& layout, const std::string& segment_name);
 
 std::string format_text(const NodeView& view);
-std::string format_json(const NodeView& view);  // one line, one object
+std::string format_json(const NodeView& view);   // one line, one object
 std::string json_escape(std::string_view text);  // with the quotes; invalid UTF-8 -> U+FFFD
 
 // The text for a node without a segment (nobody has used xpushim under this name yet).

@@ -25,8 +25,9 @@ CUresult begin_capture(CUstream h, CUstreamCaptureMode mode, bool ptsz) {
   if (s->kind == StreamKind::kLegacy) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
   if (capturing(s)) return CUDA_ERROR_ILLEGAL_STATE;
   Process& p = proc();
-  auto* c = new Capture{p.next_capture_id++, mode, thread_state().id,
-                        CU_STREAM_CAPTURE_STATUS_ACTIVE, new CUgraph_st, s};
+  auto* c =
+      new Capture{p.next_capture_id++, mode, thread_state().id, CU_STREAM_CAPTURE_STATUS_ACTIVE,
+                  new CUgraph_st,      s};
   s->capture = c;
   p.captures.push_back(c);
   return CUDA_SUCCESS;
@@ -144,16 +145,16 @@ XPU_FAKE_EXPORT CUresult cuStreamIsCapturing_ptsz(CUstream hStream,
 XPU_FAKE_EXPORT CUresult cuStreamGetCaptureInfo(CUstream hStream,
                                                 CUstreamCaptureStatus* captureStatus_out,
                                                 cuuint64_t* id_out) {
-  XPU_FAKE_API(cuStreamGetCaptureInfo, return capture_info(hStream, false, captureStatus_out,
-                                                           id_out, nullptr, nullptr, nullptr,
-                                                           nullptr););
+  XPU_FAKE_API(cuStreamGetCaptureInfo,
+               return capture_info(hStream, false, captureStatus_out, id_out, nullptr, nullptr,
+                                   nullptr, nullptr););
 }
 XPU_FAKE_EXPORT CUresult cuStreamGetCaptureInfo_ptsz(CUstream hStream,
                                                      CUstreamCaptureStatus* captureStatus_out,
                                                      cuuint64_t* id_out) {
-  XPU_FAKE_API(cuStreamGetCaptureInfo_ptsz, return capture_info(hStream, true, captureStatus_out,
-                                                                id_out, nullptr, nullptr,
-                                                                nullptr, nullptr););
+  XPU_FAKE_API(cuStreamGetCaptureInfo_ptsz,
+               return capture_info(hStream, true, captureStatus_out, id_out, nullptr, nullptr,
+                                   nullptr, nullptr););
 }
 XPU_FAKE_EXPORT CUresult cuStreamGetCaptureInfo_v2(CUstream hStream,
                                                    CUstreamCaptureStatus* captureStatus_out,

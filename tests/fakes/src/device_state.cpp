@@ -14,7 +14,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 
 namespace xpu_fake {
 namespace {
@@ -96,9 +95,8 @@ SharedState* map_file(const char* path) {
   }
   SharedState* s = nullptr;
   struct stat st {};
-  if (fstat(fd, &st) == 0 &&
-      (static_cast<size_t>(st.st_size) >= sizeof(SharedState) ||
-       ftruncate(fd, static_cast<off_t>(sizeof(SharedState))) == 0)) {
+  if (fstat(fd, &st) == 0 && (static_cast<size_t>(st.st_size) >= sizeof(SharedState) ||
+                              ftruncate(fd, static_cast<off_t>(sizeof(SharedState))) == 0)) {
     void* p = mmap(nullptr, sizeof(SharedState), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p != MAP_FAILED) {
       s = static_cast<SharedState*>(p);

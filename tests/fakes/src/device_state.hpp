@@ -24,7 +24,8 @@ constexpr uint64_t kDefaultTotalMem = 17179869184ull;  // 16 GiB
 constexpr uint64_t kDefaultCtxBytes = 268435456ull;    // 256 MiB
 constexpr uint64_t kDefaultNsPerBlock = 1000;          // 1 block = 1 us
 
-static_assert(std::atomic<uint64_t>::is_always_lock_free, "shared-memory atomics must be lock-free");
+static_assert(std::atomic<uint64_t>::is_always_lock_free,
+              "shared-memory atomics must be lock-free");
 
 enum PidState : uint32_t { kPidFree = 0, kPidLive = 1, kPidDead = 2 };
 

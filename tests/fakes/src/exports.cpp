@@ -38,8 +38,8 @@ void* export_address(int id) {
 }
 
 SharedState* private_region() {
-  void* p = mmap(nullptr, sizeof(SharedState), PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* p = mmap(nullptr, sizeof(SharedState), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                 -1, 0);
   if (p == MAP_FAILED) return nullptr;
   auto* s = static_cast<SharedState*>(p);
   initialise_region(s);

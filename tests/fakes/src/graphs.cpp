@@ -107,17 +107,31 @@ CUresult graph_mem_attr(CUdevice dev, CUgraphMem_attribute attr, void* value, bo
   if (set) {  // only the high-water marks can be reset (to 0 = the current value)
     if (*v != 0) return CUDA_ERROR_INVALID_VALUE;
     switch (attr) {
-      case CU_GRAPH_MEM_ATTR_USED_MEM_HIGH: g.used_high = g.used; return CUDA_SUCCESS;
-      case CU_GRAPH_MEM_ATTR_RESERVED_MEM_HIGH: g.reserved_high = g.reserved; return CUDA_SUCCESS;
-      default: return CUDA_ERROR_INVALID_VALUE;
+      case CU_GRAPH_MEM_ATTR_USED_MEM_HIGH:
+        g.used_high = g.used;
+        return CUDA_SUCCESS;
+      case CU_GRAPH_MEM_ATTR_RESERVED_MEM_HIGH:
+        g.reserved_high = g.reserved;
+        return CUDA_SUCCESS;
+      default:
+        return CUDA_ERROR_INVALID_VALUE;
     }
   }
   switch (attr) {
-    case CU_GRAPH_MEM_ATTR_USED_MEM_CURRENT: *v = g.used; return CUDA_SUCCESS;
-    case CU_GRAPH_MEM_ATTR_USED_MEM_HIGH: *v = g.used_high; return CUDA_SUCCESS;
-    case CU_GRAPH_MEM_ATTR_RESERVED_MEM_CURRENT: *v = g.reserved; return CUDA_SUCCESS;
-    case CU_GRAPH_MEM_ATTR_RESERVED_MEM_HIGH: *v = g.reserved_high; return CUDA_SUCCESS;
-    default: return CUDA_ERROR_INVALID_VALUE;
+    case CU_GRAPH_MEM_ATTR_USED_MEM_CURRENT:
+      *v = g.used;
+      return CUDA_SUCCESS;
+    case CU_GRAPH_MEM_ATTR_USED_MEM_HIGH:
+      *v = g.used_high;
+      return CUDA_SUCCESS;
+    case CU_GRAPH_MEM_ATTR_RESERVED_MEM_CURRENT:
+      *v = g.reserved;
+      return CUDA_SUCCESS;
+    case CU_GRAPH_MEM_ATTR_RESERVED_MEM_HIGH:
+      *v = g.reserved_high;
+      return CUDA_SUCCESS;
+    default:
+      return CUDA_ERROR_INVALID_VALUE;
   }
 }
 
@@ -257,8 +271,8 @@ XPU_FAKE_EXPORT CUresult cuGraphInstantiateWithParams(CUgraphExec* phGraphExec, 
     if (params == nullptr) return CUDA_ERROR_INVALID_VALUE;
     CUresult r = instantiate(phGraphExec, hGraph);
     params->hErrNode_out = nullptr;
-    params->result_out = r == CUDA_SUCCESS ? CUDA_GRAPH_INSTANTIATE_SUCCESS
-                                           : CUDA_GRAPH_INSTANTIATE_ERROR;
+    params->result_out =
+        r == CUDA_SUCCESS ? CUDA_GRAPH_INSTANTIATE_SUCCESS : CUDA_GRAPH_INSTANTIATE_ERROR;
     if (r == CUDA_SUCCESS && (params->flags & CUDA_GRAPH_INSTANTIATE_FLAG_UPLOAD) != 0) {
       r = upload(*phGraphExec, params->hUploadStream, false);
     }
@@ -266,15 +280,14 @@ XPU_FAKE_EXPORT CUresult cuGraphInstantiateWithParams(CUgraphExec* phGraphExec, 
   });
 }
 
-XPU_FAKE_EXPORT CUresult cuGraphInstantiateWithParams_ptsz(CUgraphExec* phGraphExec,
-                                                           CUgraph hGraph,
+XPU_FAKE_EXPORT CUresult cuGraphInstantiateWithParams_ptsz(CUgraphExec* phGraphExec, CUgraph hGraph,
                                                            CUDA_GRAPH_INSTANTIATE_PARAMS* params) {
   XPU_FAKE_API(cuGraphInstantiateWithParams_ptsz, {
     if (params == nullptr) return CUDA_ERROR_INVALID_VALUE;
     CUresult r = instantiate(phGraphExec, hGraph);
     params->hErrNode_out = nullptr;
-    params->result_out = r == CUDA_SUCCESS ? CUDA_GRAPH_INSTANTIATE_SUCCESS
-                                           : CUDA_GRAPH_INSTANTIATE_ERROR;
+    params->result_out =
+        r == CUDA_SUCCESS ? CUDA_GRAPH_INSTANTIATE_SUCCESS : CUDA_GRAPH_INSTANTIATE_ERROR;
     if (r == CUDA_SUCCESS && (params->flags & CUDA_GRAPH_INSTANTIATE_FLAG_UPLOAD) != 0) {
       r = upload(*phGraphExec, params->hUploadStream, true);
     }

@@ -167,9 +167,8 @@ XPU_FAKE_EXPORT CUresult cuMemAlloc(CUdeviceptr_v1* dptr, unsigned int bytesize)
   });
 }
 
-XPU_FAKE_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr* dptr, size_t* pPitch,
-                                            size_t WidthInBytes, size_t Height,
-                                            unsigned int ElementSizeBytes) {
+XPU_FAKE_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr* dptr, size_t* pPitch, size_t WidthInBytes,
+                                            size_t Height, unsigned int ElementSizeBytes) {
   XPU_FAKE_API(cuMemAllocPitch_v2, {
     if (pPitch == nullptr || WidthInBytes == 0 || Height == 0) return CUDA_ERROR_INVALID_VALUE;
     if (ElementSizeBytes != 4 && ElementSizeBytes != 8 && ElementSizeBytes != 16) {
@@ -204,8 +203,7 @@ XPU_FAKE_EXPORT CUresult cuMemAllocPitch(CUdeviceptr_v1* dptr, unsigned int* pPi
 }
 
 // Managed memory counts fully as device memory (the simulator has no page migration).
-XPU_FAKE_EXPORT CUresult cuMemAllocManaged(CUdeviceptr* dptr, size_t bytesize,
-                                           unsigned int flags) {
+XPU_FAKE_EXPORT CUresult cuMemAllocManaged(CUdeviceptr* dptr, size_t bytesize, unsigned int flags) {
   XPU_FAKE_API(cuMemAllocManaged, {
     if (flags != CU_MEM_ATTACH_GLOBAL && flags != CU_MEM_ATTACH_HOST) {
       return CUDA_ERROR_INVALID_VALUE;
@@ -345,7 +343,8 @@ XPU_FAKE_EXPORT CUresult cuMipmappedArrayCreate(CUmipmappedArray* pHandle,
       // Each level halves every dimension (at least 1); layers of a layered array stay.
       const uint64_t w = std::max<uint64_t>(d.Width >> l, 1);
       const uint64_t h = d.Height == 0 ? 0 : std::max<uint64_t>(d.Height >> l, 1);
-      const uint64_t z = layered ? d.Depth : (d.Depth == 0 ? 0 : std::max<uint64_t>(d.Depth >> l, 1));
+      const uint64_t z =
+          layered ? d.Depth : (d.Depth == 0 ? 0 : std::max<uint64_t>(d.Depth >> l, 1));
       sum += level_bytes(w, h, z, d);
     }
     ProcLock lk;
@@ -388,8 +387,7 @@ XPU_FAKE_EXPORT CUresult cuArrayGetMemoryRequirements(
 }
 
 XPU_FAKE_EXPORT CUresult cuMipmappedArrayGetMemoryRequirements(
-    CUDA_ARRAY_MEMORY_REQUIREMENTS* memoryRequirements, CUmipmappedArray mipmap,
-    CUdevice device) {
+    CUDA_ARRAY_MEMORY_REQUIREMENTS* memoryRequirements, CUmipmappedArray mipmap, CUdevice device) {
   XPU_FAKE_API(cuMipmappedArrayGetMemoryRequirements, {
     if (CUresult r = check_init(); r != CUDA_SUCCESS) return r;
     if (memoryRequirements == nullptr) return CUDA_ERROR_INVALID_VALUE;

@@ -120,8 +120,8 @@ XPU_FAKE_EXPORT CUresult cuLibraryGetKernel(CUkernel* pKernel, CUlibrary library
       return CUDA_ERROR_INVALID_HANDLE;
     }
     auto& ks = library->kernels;
-    auto it = std::find_if(ks.begin(), ks.end(),
-                           [&](const auto& k) { return k->function.name == name; });
+    auto it =
+        std::find_if(ks.begin(), ks.end(), [&](const auto& k) { return k->function.name == name; });
     if (it == ks.end()) {
       ks.push_back(std::make_unique<CUkern_st>(CUkern_st{CUfunc_st{name}}));
       it = std::prev(ks.end());

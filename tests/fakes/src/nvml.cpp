@@ -33,8 +33,8 @@ SharedState* private_region() {
       if (void* r = fn()) return static_cast<SharedState*>(r);
     }
   }
-  void* p = mmap(nullptr, sizeof(SharedState), PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* p = mmap(nullptr, sizeof(SharedState), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                 -1, 0);
   if (p == MAP_FAILED) return nullptr;
   auto* s = static_cast<SharedState*>(p);
   initialise_region(s);
@@ -60,7 +60,10 @@ nvmlReturn_t init() {
 // Validates a handle; *dev = its index.
 nvmlReturn_t device_index(nvmlDevice_t d, unsigned* dev) {
   if (!initialised()) return NVML_ERROR_UNINITIALIZED;
-  if (d == nullptr || d < g_devices || d >= g_devices + kMaxDevices) {
+  // Handles are addresses inside g_devices; anything else is rejected without dereferencing it.
+  const auto a = reinterpret_cast<uintptr_t>(d);
+  const auto base = reinterpret_cast<uintptr_t>(&g_devices[0]);
+  if (a < base || a >= base + sizeof g_devices || (a - base) % sizeof(nvmlDevice_st) != 0) {
     return NVML_ERROR_INVALID_ARGUMENT;
   }
   *dev = d->index;
@@ -72,10 +75,9 @@ void uuid_string(unsigned dev, char* out, size_t len) {
   // "GPU-" + the CUDA UUID bytes {fa ce 00 .. 00 <index>} as lowercase 8-4-4-4-12 hex.
   unsigned char b[16] = {0xfa, 0xce};
   b[15] = static_cast<unsigned char>(dev);
-  snprintf(out, len,
-           "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-           b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-           b[15]);
+  snprintf(out, len, "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+           b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+           b[14], b[15]);
 }
 
 nvmlReturn_t copy_string(const char* s, char* out, unsigned len) {
@@ -154,17 +156,28 @@ XPU_NVML_EXPORT nvmlReturn_t nvmlShutdown(void) {
 
 XPU_NVML_EXPORT const char* nvmlErrorString(nvmlReturn_t result) {
   switch (result) {
-    case NVML_SUCCESS: return "Success";
-    case NVML_ERROR_UNINITIALIZED: return "Uninitialized";
-    case NVML_ERROR_INVALID_ARGUMENT: return "Invalid Argument";
-    case NVML_ERROR_NOT_SUPPORTED: return "Not Supported";
-    case NVML_ERROR_NO_PERMISSION: return "Insufficient Permissions";
-    case NVML_ERROR_NOT_FOUND: return "Not Found";
-    case NVML_ERROR_INSUFFICIENT_SIZE: return "Insufficient Size";
-    case NVML_ERROR_DRIVER_NOT_LOADED: return "Driver Not Loaded";
-    case NVML_ERROR_FUNCTION_NOT_FOUND: return "Function Not Found";
-    case NVML_ERROR_ARGUMENT_VERSION_MISMATCH: return "Argument Version Mismatch";
-    default: return "Unknown Error";
+    case NVML_SUCCESS:
+      return "Success";
+    case NVML_ERROR_UNINITIALIZED:
+      return "Uninitialized";
+    case NVML_ERROR_INVALID_ARGUMENT:
+      return "Invalid Argument";
+    case NVML_ERROR_NOT_SUPPORTED:
+      return "Not Supported";
+    case NVML_ERROR_NO_PERMISSION:
+      return "Insufficient Permissions";
+    case NVML_ERROR_NOT_FOUND:
+      return "Not Found";
+    case NVML_ERROR_INSUFFICIENT_SIZE:
+      return "Insufficient Size";
+    case NVML_ERROR_DRIVER_NOT_LOADED:
+      return "Driver Not Loaded";
+    case NVML_ERROR_FUNCTION_NOT_FOUND:
+      return "Function Not Found";
+    case NVML_ERROR_ARGUMENT_VERSION_MISMATCH:
+      return "Argument Version Mismatch";
+    default:
+      return "Unknown Error";
   }
 }
 
@@ -289,11 +302,10 @@ XPU_NVML_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device,
 XPU_NVML_EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses(nvmlDevice_t device,
                                                                   unsigned int* infoCount,
                                                                   nvmlProcessInfo_v1_t* infos) {
-  return list_processes(device, infoCount, infos,
-                        [](nvmlProcessInfo_v1_t& o, const ProcessRow& r) {
-                          o.pid = r.pid;
-                          o.usedGpuMemory = r.used;
-                        });
+  return list_processes(device, infoCount, infos, [](nvmlProcessInfo_v1_t& o, const ProcessRow& r) {
+    o.pid = r.pid;
+    o.usedGpuMemory = r.used;
+  });
 }
 
 XPU_NVML_EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v2(nvmlDevice_t device,

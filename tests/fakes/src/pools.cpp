@@ -83,8 +83,8 @@ CUresult alloc_async(CUdeviceptr* dptr, size_t size, CUmemoryPool pool, CUstream
     if (c->status != CU_STREAM_CAPTURE_STATUS_ACTIVE) return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
     // Becomes an allocation node; memory materialises per graph at upload/launch.
     const CUdeviceptr addr = new_device_address_locked(size);
-    c->graph->nodes.push_back(std::make_unique<CUgraphNode_st>(
-        CUgraphNode_st{NodeKind::kMemAlloc, 0, size, addr}));
+    c->graph->nodes.push_back(
+        std::make_unique<CUgraphNode_st>(CUgraphNode_st{NodeKind::kMemAlloc, 0, size, addr}));
     c->graph->alloc_bytes += size;
     proc().allocs[addr] = Alloc{size, 0, s->device, nullptr, AllocKind::kGraph, nullptr};
     *dptr = addr;
@@ -115,8 +115,7 @@ CUresult free_async(CUdeviceptr ptr, CUstream h, bool ptsz) {
 }
 
 CUresult valid_pool_locked(CUmemoryPool pool) {
-  return pool != nullptr && proc().pools.count(pool) != 0 ? CUDA_SUCCESS
-                                                          : CUDA_ERROR_INVALID_VALUE;
+  return pool != nullptr && proc().pools.count(pool) != 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
 }
 
 // Only device locations of pinned memory have pools here (13.0's location-based pool API).
@@ -239,12 +238,23 @@ XPU_FAKE_EXPORT CUresult cuMemPoolGetAttribute(CUmemoryPool pool, CUmemPool_attr
       case CU_MEMPOOL_ATTR_REUSE_ALLOW_INTERNAL_DEPENDENCIES:
         *static_cast<int*>(value) = 1;  // the driver's defaults
         return CUDA_SUCCESS;
-      case CU_MEMPOOL_ATTR_RELEASE_THRESHOLD: *v64 = pool->threshold; return CUDA_SUCCESS;
-      case CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT: *v64 = pool->reserved; return CUDA_SUCCESS;
-      case CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH: *v64 = pool->reserved_high; return CUDA_SUCCESS;
-      case CU_MEMPOOL_ATTR_USED_MEM_CURRENT: *v64 = pool->used; return CUDA_SUCCESS;
-      case CU_MEMPOOL_ATTR_USED_MEM_HIGH: *v64 = pool->used_high; return CUDA_SUCCESS;
-      default: return CUDA_ERROR_INVALID_VALUE;
+      case CU_MEMPOOL_ATTR_RELEASE_THRESHOLD:
+        *v64 = pool->threshold;
+        return CUDA_SUCCESS;
+      case CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT:
+        *v64 = pool->reserved;
+        return CUDA_SUCCESS;
+      case CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH:
+        *v64 = pool->reserved_high;
+        return CUDA_SUCCESS;
+      case CU_MEMPOOL_ATTR_USED_MEM_CURRENT:
+        *v64 = pool->used;
+        return CUDA_SUCCESS;
+      case CU_MEMPOOL_ATTR_USED_MEM_HIGH:
+        *v64 = pool->used_high;
+        return CUDA_SUCCESS;
+      default:
+        return CUDA_ERROR_INVALID_VALUE;
     }
   });
 }
@@ -262,7 +272,9 @@ XPU_FAKE_EXPORT CUresult cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_attr
       case CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC:
       case CU_MEMPOOL_ATTR_REUSE_ALLOW_INTERNAL_DEPENDENCIES:
         return CUDA_SUCCESS;  // accepted, no effect on the simulation
-      case CU_MEMPOOL_ATTR_RELEASE_THRESHOLD: pool->threshold = v64; return CUDA_SUCCESS;
+      case CU_MEMPOOL_ATTR_RELEASE_THRESHOLD:
+        pool->threshold = v64;
+        return CUDA_SUCCESS;
       case CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH:  // only resettable, to the current value
         if (v64 != 0) return CUDA_ERROR_INVALID_VALUE;
         pool->reserved_high = pool->reserved;
@@ -271,7 +283,8 @@ XPU_FAKE_EXPORT CUresult cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_attr
         if (v64 != 0) return CUDA_ERROR_INVALID_VALUE;
         pool->used_high = pool->used;
         return CUDA_SUCCESS;
-      default: return CUDA_ERROR_INVALID_VALUE;
+      default:
+        return CUDA_ERROR_INVALID_VALUE;
     }
   });
 }

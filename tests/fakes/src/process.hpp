@@ -40,8 +40,8 @@ struct CUstream_st {
   unsigned flags;  // CU_STREAM_NON_BLOCKING or 0
   int priority;
   StreamKind kind;
-  uint64_t last_done_ns;         // completion time of the last work queued on it
-  xpu_fake::Capture* capture;    // non-null while capturing (or invalidated, until EndCapture)
+  uint64_t last_done_ns;       // completion time of the last work queued on it
+  xpu_fake::Capture* capture;  // non-null while capturing (or invalidated, until EndCapture)
 };
 
 struct CUevent_st {

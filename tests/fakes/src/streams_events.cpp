@@ -20,8 +20,8 @@ CUresult stream_create(CUstream* ph, unsigned flags, int priority) {
   CUctx_st* c = nullptr;
   if (CUresult r = require_ctx_locked(&c); r != CUDA_SUCCESS) return r;
   // Priorities are clamped to the H100 range [-5, 0] (greatest = -5), as the driver does.
-  auto* s = new CUstream_st{c->device, flags, std::clamp(priority, -5, 0), StreamKind::kUser, 0,
-                            nullptr};
+  auto* s =
+      new CUstream_st{c->device, flags, std::clamp(priority, -5, 0), StreamKind::kUser, 0, nullptr};
   proc().streams.insert(s);
   *ph = s;
   return CUDA_SUCCESS;
@@ -331,8 +331,7 @@ XPU_FAKE_EXPORT CUresult cuEventSynchronize(CUevent hEvent) {
     return CUDA_SUCCESS;
   });
 }
-XPU_FAKE_EXPORT CUresult cuEventElapsedTime_v2(float* pMilliseconds, CUevent hStart,
-                                               CUevent hEnd) {
+XPU_FAKE_EXPORT CUresult cuEventElapsedTime_v2(float* pMilliseconds, CUevent hStart, CUevent hEnd) {
   XPU_FAKE_API(cuEventElapsedTime_v2, return event_elapsed(pMilliseconds, hStart, hEnd););
 }
 XPU_FAKE_EXPORT CUresult cuEventElapsedTime(float* pMilliseconds, CUevent hStart, CUevent hEnd) {
@@ -348,22 +347,19 @@ XPU_FAKE_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, uns
     (void)sharedMemBytes;
     (void)kernelParams;
     (void)extra;
-    return launch(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, hStream,
-                  false);
+    return launch(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, hStream, false);
   });
 }
 XPU_FAKE_EXPORT CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned int gridDimX,
                                              unsigned int gridDimY, unsigned int gridDimZ,
                                              unsigned int blockDimX, unsigned int blockDimY,
                                              unsigned int blockDimZ, unsigned int sharedMemBytes,
-                                             CUstream hStream, void** kernelParams,
-                                             void** extra) {
+                                             CUstream hStream, void** kernelParams, void** extra) {
   XPU_FAKE_API(cuLaunchKernel_ptsz, {
     (void)sharedMemBytes;
     (void)kernelParams;
     (void)extra;
-    return launch(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, hStream,
-                  true);
+    return launch(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, hStream, true);
   });
 }
 XPU_FAKE_EXPORT CUresult cuLaunchKernelEx(const CUlaunchConfig* config, CUfunction f,
@@ -391,8 +387,7 @@ XPU_FAKE_EXPORT CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned int gr
   XPU_FAKE_API(cuLaunchCooperativeKernel, {
     (void)sharedMemBytes;
     (void)kernelParams;
-    return launch(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, hStream,
-                  false);
+    return launch(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, hStream, false);
   });
 }
 XPU_FAKE_EXPORT CUresult cuLaunchCooperativeKernel_ptsz(
@@ -402,8 +397,7 @@ XPU_FAKE_EXPORT CUresult cuLaunchCooperativeKernel_ptsz(
   XPU_FAKE_API(cuLaunchCooperativeKernel_ptsz, {
     (void)sharedMemBytes;
     (void)kernelParams;
-    return launch(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, hStream,
-                  true);
+    return launch(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, hStream, true);
   });
 }
 

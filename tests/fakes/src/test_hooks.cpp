@@ -4,7 +4,6 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <string_view>
 
 #include "exports.hpp"
@@ -124,10 +123,18 @@ int query(const char* what_c, int dev, unsigned long long* out) {
   if (slot < 0) return self ? 0 : -5;  // this process simply has not used the device yet
   const PidRecord& r = s->pids[slot];
   switch (field) {
-    case Field::kUsed: *out = r.state == kPidLive ? r.used[dev] : 0; break;
-    case Field::kBusy: *out = r.busy_ns[dev].load(); break;
-    case Field::kKernels: *out = r.kernels[dev].load(); break;
-    case Field::kContexts: *out = r.state == kPidLive ? r.contexts[dev] : 0; break;
+    case Field::kUsed:
+      *out = r.state == kPidLive ? r.used[dev] : 0;
+      break;
+    case Field::kBusy:
+      *out = r.busy_ns[dev].load();
+      break;
+    case Field::kKernels:
+      *out = r.kernels[dev].load();
+      break;
+    case Field::kContexts:
+      *out = r.state == kPidLive ? r.contexts[dev] : 0;
+      break;
   }
   return 0;
 }

@@ -37,14 +37,16 @@ inline uint64_t now_ns() {
 
 // FK(cuMemAlloc_v2)(&p, n): the fake's export of exactly that name, typed from cuda.h (built with
 // __CUDA_API_VERSION_INTERNAL, so every variant is declared under its own name).
-#define FK(name) ([] {                                                   \
-  static const auto fk_fn_ = ::fk::sym<decltype(&::name)>(::fk::cuda(), #name); \
-  return fk_fn_;                                                            \
-}())
-#define NV(name) ([] {                                                   \
-  static const auto fk_fn_ = ::fk::sym<decltype(&::name)>(::fk::nvml(), #name); \
-  return fk_fn_;                                                            \
-}())
+#define FK(name)                                                                  \
+  ([] {                                                                           \
+    static const auto fk_fn_ = ::fk::sym<decltype(&::name)>(::fk::cuda(), #name); \
+    return fk_fn_;                                                                \
+  }())
+#define NV(name)                                                                  \
+  ([] {                                                                           \
+    static const auto fk_fn_ = ::fk::sym<decltype(&::name)>(::fk::nvml(), #name); \
+    return fk_fn_;                                                                \
+  }())
 
 namespace fk {
 

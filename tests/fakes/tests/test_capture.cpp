@@ -58,8 +58,8 @@ TEST_CASE("captured work becomes a graph whose launch runs it and reserves its m
   CUdeviceptr p = 0;
   REQUIRE(FK(cuMemAllocAsync)(&p, 8 * kMiB, s) == CUDA_SUCCESS);
   CHECK(p != 0);
-  CHECK(query("pid_kernel_count") == kernels0);  // nothing ran
-  CHECK(query("used_bytes") == used0);            // no memory yet
+  CHECK(query("pid_kernel_count") == kernels0);                          // nothing ran
+  CHECK(query("used_bytes") == used0);                                   // no memory yet
   CHECK(FK(cuStreamQuery)(s) == CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED);  // invalidates...
   CUgraph g = reinterpret_cast<CUgraph>(0x1);
   CHECK(FK(cuStreamEndCapture)(s, &g) == CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
@@ -150,8 +150,7 @@ TEST_CASE("another thread's unsafe call invalidates a GLOBAL capture unless it i
     CHECK(FK(cuStreamEndCapture)(s, &g) == CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
     REQUIRE(FK(cuStreamBeginCapture_v2)(s, CU_STREAM_CAPTURE_MODE_GLOBAL) == CUDA_SUCCESS);
     on_other_thread([&] {
-      CHECK(FK(cuStreamSynchronize)(CU_STREAM_PER_THREAD) ==
-            CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED);
+      CHECK(FK(cuStreamSynchronize)(CU_STREAM_PER_THREAD) == CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED);
     });
     CHECK(FK(cuStreamEndCapture)(s, &g) == CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
   }

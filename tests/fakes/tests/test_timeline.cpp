@@ -12,8 +12,7 @@ using fk::query;
 namespace {
 
 CUresult launch(CUstream s, unsigned blocks) {
-  return FK(cuLaunchKernel)(fk::dummy_function(), blocks, 1, 1, 128, 1, 1, 0, s, nullptr,
-                            nullptr);
+  return FK(cuLaunchKernel)(fk::dummy_function(), blocks, 1, 1, 128, 1, 1, 0, s, nullptr, nullptr);
 }
 
 }  // namespace
@@ -109,12 +108,11 @@ TEST_CASE("per-thread and legacy default streams and launch variants") {
   cfg.gridDimY = cfg.gridDimZ = cfg.blockDimX = cfg.blockDimY = cfg.blockDimZ = 1;
   cfg.hStream = nullptr;
   REQUIRE(FK(cuLaunchKernelEx)(&cfg, fk::dummy_function(), nullptr, nullptr) == CUDA_SUCCESS);
-  REQUIRE(FK(cuLaunchKernelEx_ptsz)(&cfg, fk::dummy_function(), nullptr, nullptr) ==
-          CUDA_SUCCESS);
+  REQUIRE(FK(cuLaunchKernelEx_ptsz)(&cfg, fk::dummy_function(), nullptr, nullptr) == CUDA_SUCCESS);
   REQUIRE(FK(cuLaunchCooperativeKernel)(fk::dummy_function(), 1000, 1, 1, 1, 1, 1, 0, nullptr,
                                         nullptr) == CUDA_SUCCESS);
-  REQUIRE(FK(cuLaunchCooperativeKernel_ptsz)(fk::dummy_function(), 1000, 1, 1, 1, 1, 1, 0,
-                                             nullptr, nullptr) == CUDA_SUCCESS);
+  REQUIRE(FK(cuLaunchCooperativeKernel_ptsz)(fk::dummy_function(), 1000, 1, 1, 1, 1, 1, 0, nullptr,
+                                             nullptr) == CUDA_SUCCESS);
   const uint64_t t0 = fk::now_ns();
   REQUIRE(FK(cuCtxSynchronize)() == CUDA_SUCCESS);
   CHECK(fk::now_ns() >= t0);
@@ -140,9 +138,7 @@ TEST_CASE("per-thread and legacy default streams and launch variants") {
   REQUIRE(FK(cuCtxSynchronize)() == CUDA_SUCCESS);
 
   // No context: launches fail.
-  std::thread([] {
-    CHECK(launch(nullptr, 1) == CUDA_ERROR_INVALID_CONTEXT);
-  }).join();
+  std::thread([] { CHECK(launch(nullptr, 1) == CUDA_ERROR_INVALID_CONTEXT); }).join();
 }
 
 TEST_CASE("cuStreamWaitEvent orders a stream after another stream's work") {

@@ -63,8 +63,8 @@ void Simulation::run_until(Nanos end) {
     }
     Proc& p = procs_[static_cast<std::size_t>(e.proc)];
     if (!p.alive) continue;
-    const bool stale = (e.type == Ev::kLaunch || e.type == Ev::kWatch || e.type == Ev::kRequest) &&
-                       e.arg != p.gen;
+    const bool stale =
+        (e.type == Ev::kLaunch || e.type == Ev::kWatch || e.type == Ev::kRequest) && e.arg != p.gen;
     if (stale) continue;
     switch (e.type) {
       case Ev::kJoin:
@@ -174,7 +174,8 @@ void Simulation::on_launch(int idx) {
   const Nanos start = std::max(now_, gpu_tail_);
   const Nanos end = start + dur;
   gpu_tail_ = end;
-  const Nanos in_window = std::max<Nanos>(0, std::min(end, window_to_) - std::max(start, window_from_));
+  const Nanos in_window =
+      std::max<Nanos>(0, std::min(end, window_to_) - std::max(start, window_from_));
   p.st.gpu_ns += in_window;
   busy_in_window_ += in_window;
   ++p.st.launches;
@@ -218,9 +219,9 @@ void Simulation::on_watch(int idx) {
 }
 
 double Simulation::share(int proc) const {
-  return busy_in_window_ == 0 ? 0.0
-                              : static_cast<double>(stats(proc).gpu_ns) /
-                                    static_cast<double>(busy_in_window_);
+  return busy_in_window_ == 0
+             ? 0.0
+             : static_cast<double>(stats(proc).gpu_ns) / static_cast<double>(busy_in_window_);
 }
 
 double Simulation::fraction(int proc) const {

@@ -29,13 +29,13 @@ enum class WorkKind { kIdle, kBusy, kBursty, kRequests };
 
 struct Workload {
   WorkKind kind = WorkKind::kBusy;
-  Nanos kernel_ns = 1'000'000;        // mean GPU time of one launch
-  double jitter = 0.0;                // durations uniform in kernel_ns * [1 - jitter, 1 + jitter]
-  std::uint32_t queue_depth = 16;     // kernels queued before a launch blocks
-  Nanos cpu_per_launch_ns = 5'000;    // CPU time between two launches
-  Nanos on_ns = 0;                    // kBursty: has work for on_ns ...
-  Nanos off_ns = 0;                   // ... then none for off_ns
-  Nanos period_ns = 0;                // kRequests: a request arrives every period_ns ...
+  Nanos kernel_ns = 1'000'000;      // mean GPU time of one launch
+  double jitter = 0.0;              // durations uniform in kernel_ns * [1 - jitter, 1 + jitter]
+  std::uint32_t queue_depth = 16;   // kernels queued before a launch blocks
+  Nanos cpu_per_launch_ns = 5'000;  // CPU time between two launches
+  Nanos on_ns = 0;                  // kBursty: has work for on_ns ...
+  Nanos off_ns = 0;                 // ... then none for off_ns
+  Nanos period_ns = 0;              // kRequests: a request arrives every period_ns ...
   std::uint32_t kernels_per_request = 1;  // ... launches this many kernels, then synchronizes
 };
 
@@ -46,18 +46,18 @@ struct ProcSpec {
   Priority priority = Priority::kNormal;
   Workload work;
   Nanos sleep_overshoot_ns = 0;  // every wait sleeps this much longer than asked (timer slack)
-  Nanos join_at = 0;       // relative to the simulation's start
-  Nanos leave_at = kNever;  // relative; kNever: stays
+  Nanos join_at = 0;             // relative to the simulation's start
+  Nanos leave_at = kNever;       // relative; kNever: stays
 };
 
 struct ProcStats {
-  Nanos gpu_ns = 0;                 // GPU time of its kernels inside the measuring window
-  std::uint64_t launches = 0;       // all launches
-  std::uint64_t tracked = 0;        // launches it was asked to track
-  std::uint64_t waits = 0;          // before_launch calls that said wait
-  std::vector<Nanos> latency;       // kRequests: arrival -> last kernel of the request done
-  std::vector<Nanos> queue_delay;   // kRequests: arrival -> first kernel starts on the GPU
-  std::vector<Nanos> go_times;      // times of launches (only when record_go_times)
+  Nanos gpu_ns = 0;                // GPU time of its kernels inside the measuring window
+  std::uint64_t launches = 0;      // all launches
+  std::uint64_t tracked = 0;       // launches it was asked to track
+  std::uint64_t waits = 0;         // before_launch calls that said wait
+  std::vector<Nanos> latency;      // kRequests: arrival -> last kernel of the request done
+  std::vector<Nanos> queue_delay;  // kRequests: arrival -> first kernel starts on the GPU
+  std::vector<Nanos> go_times;     // times of launches (only when record_go_times)
 };
 
 class Simulation {
@@ -112,9 +112,9 @@ class Simulation {
     Nanos joined_at = 0;
     bool launch_scheduled = false;
     bool report_before_retry = false;
-    std::deque<Nanos> queued_ends;                      // its kernels not finished yet
-    std::deque<std::pair<Nanos, Nanos>> unreported;     // tracked (end, duration) not reported
-    std::deque<Nanos> arrivals;                         // requests waiting to start
+    std::deque<Nanos> queued_ends;                   // its kernels not finished yet
+    std::deque<std::pair<Nanos, Nanos>> unreported;  // tracked (end, duration) not reported
+    std::deque<Nanos> arrivals;                      // requests waiting to start
     std::uint32_t kernels_left = 0;
     Nanos request_arrival = 0;
     bool request_started = false;

@@ -297,7 +297,8 @@ TEST_CASE("arbiter: corrupt holder words do not block", "[timeslice][arbiter]") 
     c.share_percent = 50;
     f.table->groups[9].config.store(encode_config(c));
     f.table->groups[9].busy_until_ns.store(f.now() + 1 * kS);  // live-looking lease
-    f.table->holder.store(encode_holder(9, static_cast<std::uint64_t>(f.now() / 1000) + 1'000'000'000));
+    f.table->holder.store(
+        encode_holder(9, static_cast<std::uint64_t>(f.now() / 1000) + 1'000'000'000));
   }
   SECTION("a holder whose group has no configuration") {
     f.table->holder.store(encode_holder(17, static_cast<std::uint64_t>(f.now() / 1000)));
@@ -322,6 +323,31 @@ TEST_CASE("arbiter: a returning group catches up and banks no credit", "[timesli
   // b returns with vtime 0: it is lifted to the least vtime of those competing.
   (void)b->before_launch(f.now());
   CHECK(f.table->groups[1].vtime.load() == static_cast<std::uint64_t>(10 * kS));
+}
+
+}  // namespace
+}  // namespace xpu::timeslice::test
+
+namespace xpu::timeslice::test {
+namespace {
+
+TEST_CASE("arbiter: lost completion reports cannot block a process forever",
+          "[timeslice][arbiter]") {
+  Fixture f;
+  auto low = f.make(0);
+  auto high = f.make(1);
+  REQUIRE(low->join(f.now(), 0, 50, Mode::kShare, Priority::kLow));
+  REQUIRE(high->join(f.now(), 1, 50, Mode::kShare, Priority::kHigh));
+  // Bounded below a joined high-priority process; its completions never come.
+  while (low->before_launch(f.now()).go()) low->on_launch(f.now());
+  CHECK(low->before_launch(f.now()).reason == WaitReason::kInflightBound);
+  for (int i = 0; i < 12; ++i) {
+    f.clock.advance(1 * kS);
+    (void)low->tick(f.now());
+    (void)high->tick(f.now());
+  }
+  CHECK(low->inflight_launches() == 0);
+  CHECK(low->before_launch(f.now()).go());
 }
 
 }  // namespace

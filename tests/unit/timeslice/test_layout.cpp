@@ -77,7 +77,8 @@ TEST_CASE("layout: garbage words decode to absent or in-range values", "[timesli
   CHECK(present < 100);
   // Share 0 or > 100, priority 3, reserved bits: absent.
   CHECK_FALSE(decode_config(layout::kPresentBit).present);
-  CHECK_FALSE(decode_config(layout::kPresentBit | (std::uint64_t{101} << layout::kShareShift)).present);
+  CHECK_FALSE(
+      decode_config(layout::kPresentBit | (std::uint64_t{101} << layout::kShareShift)).present);
   CHECK_FALSE(decode_config(layout::kPresentBit | (std::uint64_t{50} << layout::kShareShift) |
                             (std::uint64_t{3} << layout::kPriorityShift))
                   .present);

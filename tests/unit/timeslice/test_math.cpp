@@ -14,8 +14,8 @@ TEST_CASE("vtime: charges are weighted by share and saturate", "[timeslice][math
   CHECK(vtime::weighted(1'000, 100) == 1'000);
   CHECK(vtime::weighted(1'000, 50) == 2'000);
   CHECK(vtime::weighted(3'000, 30) == 10'000);
-  CHECK(vtime::weighted(1'000, 0) == 100'000);    // share 0 counts as 1%
-  CHECK(vtime::weighted(1'000, 500) == 1'000);    // share > 100 counts as 100%
+  CHECK(vtime::weighted(1'000, 0) == 100'000);                         // share 0 counts as 1%
+  CHECK(vtime::weighted(1'000, 500) == 1'000);                         // share > 100 counts as 100%
   CHECK(vtime::weighted(UINT64_MAX, 1) == vtime::kMaxChargeNs * 100);  // no overflow
 }
 
@@ -46,7 +46,8 @@ TEST_CASE("cap: budget arithmetic", "[timeslice][math]") {
   CHECK_FALSE(cap::throttled(now + 5 * kMs, now, p));
 }
 
-TEST_CASE("tunables: sanitized keeps every lease below the garbage threshold", "[timeslice][math]") {
+TEST_CASE("tunables: sanitized keeps every lease below the garbage threshold",
+          "[timeslice][math]") {
   Tunables wild;
   wild.slice_ns = -5;
   wild.inflight_lease_ns = std::numeric_limits<Nanos>::max();

@@ -9,7 +9,8 @@ using sim::ProcSpec;
 using sim::Simulation;
 using sim::WorkKind;
 
-ProcSpec busy(std::uint32_t group, std::uint32_t share, Mode mode, Nanos kernel, double jitter = 0.5) {
+ProcSpec busy(std::uint32_t group, std::uint32_t share, Mode mode, Nanos kernel,
+              double jitter = 0.5) {
   ProcSpec p;
   p.group = group;
   p.share = share;
@@ -77,7 +78,8 @@ TEST_CASE("cap: capped process next to a busy share process", "[timeslice][sim][
     const Nanos from = sim.start() + 1 * kS;
     sim.set_window(from, from + 10 * kS);
     sim.run_until(from + 10 * kS);
-    XPU_TS_REPORT("cap 20 + cap 30: %.2f%% / %.2f%%", 100.0 * sim.fraction(a), 100.0 * sim.fraction(b));
+    XPU_TS_REPORT("cap 20 + cap 30: %.2f%% / %.2f%%", 100.0 * sim.fraction(a),
+                  100.0 * sim.fraction(b));
     CHECK(sim.fraction(a) == Approx(0.20).margin(0.01));
     CHECK(sim.fraction(b) == Approx(0.30).margin(0.01));
   }
@@ -98,7 +100,8 @@ TEST_CASE("cap: idle time banks at most a short burst", "[timeslice][sim][cap]")
   sim.run_until(from + 1 * kS);
   XPU_TS_REPORT("cap 30 after 2 s idle: %.2f%% in the next second", 100.0 * sim.fraction(a));
   const Tunables t;
-  const double bound = 0.30 + static_cast<double>(t.cap_burst_ns + t.cap_ahead_ns) * 0.30 / 1e9 + 0.01;
+  const double bound =
+      0.30 + static_cast<double>(t.cap_burst_ns + t.cap_ahead_ns) * 0.30 / 1e9 + 0.01;
   CHECK(sim.fraction(a) <= bound);
   CHECK(sim.fraction(a) >= 0.29);
 }

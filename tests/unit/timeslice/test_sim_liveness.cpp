@@ -1,4 +1,5 @@
-// SIGKILL at any instant: a dead holder or waiter blocks nobody for long, and its slot is reclaimed.
+// SIGKILL at any instant: a dead holder or waiter blocks nobody for long, and its slot is
+// reclaimed.
 #include <algorithm>
 #include <vector>
 
@@ -61,8 +62,9 @@ TEST_CASE("liveness: a holder killed at any instant is passed over within the ta
     // The reaper freed the dead slot within the 1 s limit, and b runs alone at full speed.
     CHECK_FALSE(decode_config(sim.table().slots[a].config.load()).present);
   }
-  XPU_TS_REPORT("dead holder: killed while holding %d of 80 times; survivor's longest stall %.1f ms",
-                killed_while_holding, worst / 1e6);
+  XPU_TS_REPORT(
+      "dead holder: killed while holding %d of 80 times; survivor's longest stall %.1f ms",
+      killed_while_holding, worst / 1e6);
   CHECK(killed_while_holding >= 20);
 }
 
@@ -101,7 +103,8 @@ TEST_CASE("liveness: after the holder dies the survivor gets >= 97% of the GPU",
   CHECK(sim.fraction(b) >= 0.97);
 }
 
-TEST_CASE("liveness: a group member dies, its peer keeps the group's slice", "[timeslice][sim][liveness]") {
+TEST_CASE("liveness: a group member dies, its peer keeps the group's slice",
+          "[timeslice][sim][liveness]") {
   Simulation sim;
   const int a1 = sim.add(busy(0, 50));
   const int a2 = sim.add(busy(0, 50));
@@ -116,7 +119,8 @@ TEST_CASE("liveness: a group member dies, its peer keeps the group's slice", "[t
   CHECK(sim.share(a2) == Approx(0.5).margin(0.01));
 }
 
-TEST_CASE("liveness: leave() while holding hands the device on at once", "[timeslice][sim][liveness]") {
+TEST_CASE("liveness: leave() while holding hands the device on at once",
+          "[timeslice][sim][liveness]") {
   Simulation sim;
   sim.record_go_times(true);
   ProcSpec leaver = busy(0, 50);

@@ -52,8 +52,8 @@ struct Outcome {
   double inference_fraction = 0.0;
 };
 
-Outcome run(bool with_trainer, Nanos period, std::uint32_t kernels, Nanos kernel, Nanos train_kernel,
-            const Tunables& t = {}) {
+Outcome run(bool with_trainer, Nanos period, std::uint32_t kernels, Nanos kernel,
+            Nanos train_kernel, const Tunables& t = {}) {
   Simulation sim(t);
   const int h = sim.add(inference(0, period, kernels, kernel));
   int l = -1;
@@ -64,7 +64,8 @@ Outcome run(bool with_trainer, Nanos period, std::uint32_t kernels, Nanos kernel
   Outcome o;
   o.p50 = percentile(sim.stats(h).latency, 0.50);
   o.p99 = percentile(sim.stats(h).latency, 0.99);
-  o.max_queue_delay = *std::max_element(sim.stats(h).queue_delay.begin(), sim.stats(h).queue_delay.end());
+  o.max_queue_delay =
+      *std::max_element(sim.stats(h).queue_delay.begin(), sim.stats(h).queue_delay.end());
   o.inference_fraction = sim.fraction(h);
   if (l >= 0) o.trainer_fraction = sim.fraction(l);
   CHECK(sim.stats(h).waits == 0);  // high priority never waits for the low one's slice
@@ -89,7 +90,8 @@ TEST_CASE("priority: inference p99 stays within 5% of alone, trainer keeps >= 25
     // Solo trainer throughput is the whole GPU; with inference at load x it could get at most 1-x.
     XPU_TS_REPORT(
         "inference %u x %lld us every %lld ms, trainer %lld us kernels: p50 %.3f -> %.3f ms, p99 "
-        "%.3f -> %.3f ms (+%.2f%%), max queueing %.3f ms, trainer %.1f%% of solo (inference %.1f%%)",
+        "%.3f -> %.3f ms (+%.2f%%), max queueing %.3f ms, trainer %.1f%% of solo (inference "
+        "%.1f%%)",
         c.kernels, static_cast<long long>(c.kernel / kUs), static_cast<long long>(c.period / kMs),
         static_cast<long long>(c.train_kernel / kUs), alone.p50 / 1e6, shared.p50 / 1e6,
         alone.p99 / 1e6, shared.p99 / 1e6,
@@ -125,7 +127,8 @@ TEST_CASE("priority: strict precedence, low gets nothing while high is always bu
   const Nanos from = sim.start() + 1 * kS;
   sim.set_window(from, from + 3 * kS);
   sim.run_until(from + 3 * kS);
-  XPU_TS_REPORT("busy high + busy low: %.2f%% / %.2f%%", 100.0 * sim.fraction(h), 100.0 * sim.fraction(l));
+  XPU_TS_REPORT("busy high + busy low: %.2f%% / %.2f%%", 100.0 * sim.fraction(h),
+                100.0 * sim.fraction(l));
   CHECK(sim.fraction(h) >= 0.97);
   CHECK(sim.fraction(l) <= 0.01);
 }

@@ -1,4 +1,5 @@
-// Robustness under the simulator: a corrupted table, many processes, join/leave churn, sloppy timers.
+// Robustness under the simulator: a corrupted table, many processes, join/leave churn, sloppy
+// timers.
 #include <random>
 #include <vector>
 
@@ -34,7 +35,8 @@ TEST_CASE("robustness: a table overwritten with random bytes never crashes and c
     sim.corrupt_at(hit, seed * 7919);
     if (seed % 2 == 0) {
       // Some seeds: corrupted again and again for a second.
-      for (int i = 1; i <= 10; ++i) sim.corrupt_at(hit + i * 97 * kMs, seed * 31 + static_cast<std::uint64_t>(i));
+      for (int i = 1; i <= 10; ++i)
+        sim.corrupt_at(hit + i * 97 * kMs, seed * 31 + static_cast<std::uint64_t>(i));
     }
     const Nanos from = hit + 4 * kS;
     sim.set_window(from, from + 10 * kS);
@@ -54,7 +56,8 @@ TEST_CASE("robustness: a table overwritten with random bytes never crashes and c
   }
 }
 
-TEST_CASE("robustness: a table that is garbage before anyone joins", "[timeslice][sim][robustness]") {
+TEST_CASE("robustness: a table that is garbage before anyone joins",
+          "[timeslice][sim][robustness]") {
   Simulation sim;
   sim.corrupt_at(sim.start() - 1, 4242);
   const int a = sim.add(busy(0, 30));
@@ -62,7 +65,8 @@ TEST_CASE("robustness: a table that is garbage before anyone joins", "[timeslice
   const Nanos from = sim.start() + 4 * kS;
   sim.set_window(from, from + 10 * kS);
   sim.run_until(from + 10 * kS);
-  XPU_TS_REPORT("garbage from the start: %.2f%% / %.2f%%", 100.0 * sim.share(a), 100.0 * sim.share(b));
+  XPU_TS_REPORT("garbage from the start: %.2f%% / %.2f%%", 100.0 * sim.share(a),
+                100.0 * sim.share(b));
   CHECK(sim.share(a) == Approx(0.30).margin(0.01));
   CHECK(sim.gpu_busy_fraction() >= 0.97);
 }
@@ -108,7 +112,8 @@ TEST_CASE("robustness: 32 groups of one process each", "[timeslice][sim][robustn
   CHECK(sim.gpu_busy_fraction() >= 0.97);
 }
 
-TEST_CASE("robustness: join/leave churn around two steady processes", "[timeslice][sim][robustness]") {
+TEST_CASE("robustness: join/leave churn around two steady processes",
+          "[timeslice][sim][robustness]") {
   Simulation sim({}, 77);
   const int a = sim.add(busy(0, 30));
   const int b = sim.add(busy(1, 70));
@@ -147,9 +152,10 @@ TEST_CASE("robustness: join/leave churn around two steady processes", "[timeslic
   const Nanos from = sim.start() + 500 * kMs;
   sim.set_window(from, end);
   sim.run_until(end);
-  XPU_TS_REPORT("churn: steady 30/70 got %.2f%% / %.2f%% of the GPU (ratio %.3f), efficiency %.2f%%",
-                100.0 * sim.fraction(a), 100.0 * sim.fraction(b),
-                sim.fraction(a) / (sim.fraction(a) + sim.fraction(b)), 100.0 * sim.gpu_busy_fraction());
+  XPU_TS_REPORT(
+      "churn: steady 30/70 got %.2f%% / %.2f%% of the GPU (ratio %.3f), efficiency %.2f%%",
+      100.0 * sim.fraction(a), 100.0 * sim.fraction(b),
+      sim.fraction(a) / (sim.fraction(a) + sim.fraction(b)), 100.0 * sim.gpu_busy_fraction());
   CHECK(sim.gpu_busy_fraction() >= 0.97);
   CHECK(sim.fraction(a) / (sim.fraction(a) + sim.fraction(b)) == Approx(0.30).margin(0.03));
   // The last second had only the steady pair: nothing else is left in the table.

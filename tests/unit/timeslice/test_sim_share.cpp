@@ -11,7 +11,8 @@ using sim::ProcSpec;
 using sim::Simulation;
 using sim::WorkKind;
 
-ProcSpec busy(std::uint32_t group, std::uint32_t share, Nanos kernel = 1 * kMs, double jitter = 0.5) {
+ProcSpec busy(std::uint32_t group, std::uint32_t share, Nanos kernel = 1 * kMs,
+              double jitter = 0.5) {
   ProcSpec p;
   p.group = group;
   p.share = share;
@@ -28,7 +29,8 @@ void check_shares(const std::vector<std::uint32_t>& shares, Nanos kernel, Nanos 
   std::uint32_t total = 0;
   for (std::size_t i = 0; i < shares.size(); ++i) {
     // Different kernel lengths per process: the scheduler must charge GPU time, not launches.
-    sim.add(busy(static_cast<std::uint32_t>(i), shares[i], kernel * static_cast<Nanos>(i + 1) / 2 + kernel / 2));
+    sim.add(busy(static_cast<std::uint32_t>(i), shares[i],
+                 kernel * static_cast<Nanos>(i + 1) / 2 + kernel / 2));
     total += shares[i];
   }
   const Nanos from = sim.start() + 1 * kS;

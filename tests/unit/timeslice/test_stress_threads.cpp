@@ -34,7 +34,8 @@ bool alive_fn(void* ctx, std::uint32_t slot) noexcept {
 
 void sleep_until(Nanos t) {
   const Nanos now = monotonic_now_ns();
-  if (t > now) std::this_thread::sleep_for(std::chrono::nanoseconds(std::min<Nanos>(t - now, 300 * kUs)));
+  if (t > now)
+    std::this_thread::sleep_for(std::chrono::nanoseconds(std::min<Nanos>(t - now, 300 * kUs)));
 }
 
 // One simulated process: `launchers` launch threads and a watcher thread share one Arbiter. The
@@ -84,7 +85,8 @@ struct Process {
       const std::uint64_t done = completed_tracked.load();
       if (launched > done && gpu_tail.load() <= now) {
         completed_tracked.store(launched);
-        arb.on_complete(now, static_cast<std::uint32_t>(launched - done), (launched - done) * 100 * kUs);
+        arb.on_complete(now, static_cast<std::uint32_t>(launched - done),
+                        (launched - done) * 100 * kUs);
       }
       sleep_until(arb.tick(now));
     }
@@ -100,7 +102,8 @@ TEST_CASE("stress: threads racing on one table make progress and keep it sane",
   // (No low-priority process: with normal ones always busy, strict precedence starves it.)
   const Priority prios[] = {Priority::kNormal, Priority::kNormal, Priority::kHigh,
                             Priority::kNormal, Priority::kNormal, Priority::kNormal};
-  const Mode modes[] = {Mode::kShare, Mode::kShare, Mode::kShare, Mode::kShare, Mode::kCap, Mode::kShare};
+  const Mode modes[] = {Mode::kShare, Mode::kShare, Mode::kShare,
+                        Mode::kShare, Mode::kCap,   Mode::kShare};
   for (std::uint32_t i = 0; i < 6; ++i) {
     procs.push_back(std::make_unique<Process>(shared, i, t));
     REQUIRE(procs.back()->arb.join(monotonic_now_ns(), i % 5, 10 + 15 * i, modes[i], prios[i]));

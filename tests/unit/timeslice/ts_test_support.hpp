@@ -28,12 +28,12 @@ inline bool verbose() {
   return on;
 }
 
-#define XPU_TS_REPORT(...)                       \
-  do {                                           \
-    if (::xpu::timeslice::test::verbose()) {     \
-      std::printf(__VA_ARGS__);                  \
-      std::printf("\n");                         \
-    }                                            \
+#define XPU_TS_REPORT(...)                   \
+  do {                                       \
+    if (::xpu::timeslice::test::verbose()) { \
+      std::printf(__VA_ARGS__);              \
+      std::printf("\n");                     \
+    }                                        \
   } while (0)
 
 }  // namespace xpu::timeslice::test

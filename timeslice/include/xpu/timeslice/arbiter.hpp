@@ -1,12 +1,13 @@
 // The per-process, per-device handle on a DeviceSchedule: what the CUDA adapter calls.
 //
-// Call sequence (see README.md):
-//   join() once when the process starts using the device, leave() when it stops;
-//   before_launch() before every kernel / graph launch: kGo -> launch; kWait -> sleep until
-//     retry_at_ns (for kInflightBound and kCapBudget poll your completion events first), call again;
-//   on_launch() after a launch that decision.track asked to track (record an event after it);
-//   on_complete() from the watcher for tracked launches that finished, with their measured GPU time;
-//   tick() from the watcher, at the time it returns (1 ms while work is in flight, else 50 ms).
+//   join()           when the process starts using the device; leave() when it stops.
+//   before_launch()  before every kernel / graph launch. kGo: launch (track it if told to).
+//                    kWait: sleep until retry_at_ns and call again; for kInflightBound and
+//                    kCapBudget, poll the completion events (and report them) first.
+//   on_launch()      after each launch that Decision::track asked to track (record an event).
+//   on_complete()    for tracked launches that finished, with their measured GPU busy time.
+//   tick()           from the watcher thread, again at the time it returns (1 ms while work is
+//                    in flight or the process waits, else 50 ms).
 // All methods are noexcept, allocation-free and lock-free, and may be called from any thread.
 #pragma once
 
@@ -41,9 +42,6 @@ struct Decision {
   bool go() const noexcept { return verdict == Verdict::kGo; }
 };
 
-/// Group-level outcome of a hand-over attempt (exposed for tests and status).
-enum class HandoverStatus : std::uint8_t { kInstalled, kRaced, kNoCandidate };
-
 class Arbiter {
  public:
   /// `slot` >= kMaxSlots gives a disabled arbiter that always says go (the shim keeps working).
@@ -71,8 +69,12 @@ class Arbiter {
 
   bool joined() const noexcept;
   std::uint32_t slot() const noexcept { return slot_; }
-  std::int64_t inflight_launches() const noexcept { return inflight_.load(std::memory_order_relaxed); }
-  Nanos estimated_launch_ns() const noexcept { return avg_launch_ns_.load(std::memory_order_relaxed); }
+  std::int64_t inflight_launches() const noexcept {
+    return inflight_.load(std::memory_order_relaxed);
+  }
+  Nanos estimated_launch_ns() const noexcept {
+    return avg_launch_ns_.load(std::memory_order_relaxed);
+  }
   const Tunables& tunables() const noexcept { return t_; }
 
  private:
@@ -110,6 +112,7 @@ class Arbiter {
   std::atomic<std::uint64_t> cfg_{0};  // this process's MemberConfig word (authoritative copy)
   std::atomic<std::int64_t> inflight_{0};
   std::atomic<Nanos> avg_launch_ns_{0};
+  std::atomic<Nanos> progress_ns_{0};  // last completion, or first launch after none in flight
   // The leases this process last wrote: writes are rate-limited against them.
   std::atomic<Nanos> busy_written_{0};
   std::atomic<Nanos> want_written_{0};

@@ -8,14 +8,16 @@
 
 namespace xpu::timeslice {
 
-/// CLOCK_MONOTONIC (libstdc++'s steady_clock), served by the vDSO: no system call on the launch path.
+/// CLOCK_MONOTONIC (libstdc++'s steady_clock), served by the vDSO: no system call on the launch
+/// path.
 inline Nanos monotonic_now_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
-/// A clock the tests move by hand. Starts at 1 s so that zeroed leases (time 0) are already expired.
+/// A clock the tests move by hand. Starts at 1 s so that zeroed leases (time 0) are already
+/// expired.
 class FakeClock {
  public:
   explicit FakeClock(Nanos start = 1'000'000'000) noexcept : now_(start) {}

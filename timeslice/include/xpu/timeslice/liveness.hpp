@@ -1,6 +1,6 @@
-// The injected "is the process in this slot still alive?" predicate. The coordinator answers it with
-// per-slot file locks (works across PID namespaces); it may cost a system call, so the scheduler asks
-// only about slots whose heartbeat went stale, never on the launch path.
+// The injected "is the process in this slot still alive?" predicate. The coordinator answers it
+// with per-slot file locks (works across PID namespaces); it may cost a system call, so the
+// scheduler asks only about slots whose heartbeat went stale, never on the launch path.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +12,8 @@ class Liveness {
   using Fn = bool (*)(void* ctx, std::uint32_t slot) noexcept;
 
   /// Without a predicate every slot counts as alive: stale slots are then never reclaimed, but a
-  /// dead holder or waiter still cannot block anyone (that relies on leases, not on this predicate).
+  /// dead holder or waiter still cannot block anyone (that relies on leases, not on this
+  /// predicate).
   constexpr Liveness() noexcept = default;
   constexpr Liveness(Fn fn, void* ctx) noexcept : fn_(fn), ctx_(ctx) {}
 

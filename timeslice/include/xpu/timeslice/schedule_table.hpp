@@ -1,10 +1,12 @@
 // The node-wide scheduling state of one device, as it lies in shared memory.
 //
 // Rules that make it safe to share between processes that may die at any instant:
-//   * every field is a lock-free std::atomic (address-free, so it works across mappings); there is no
+//   * every field is a lock-free std::atomic (address-free, so it works across mappings); there is
+//   no
 //     lock, so nothing can be left held by a dead process;
 //   * all-zero bytes are the valid empty state (the segment is created zero-filled);
-//   * no field is trusted: readers range-check and sanitise (a corrupted segment degrades scheduling
+//   * no field is trusted: readers range-check and sanitise (a corrupted segment degrades
+//   scheduling
 //     for a while, it never crashes a process), and timestamps are leases that expire on their own.
 #pragma once
 
@@ -21,7 +23,7 @@ namespace xpu::timeslice {
 /// meaning of their fields.
 inline constexpr std::uint32_t kLayoutVersion = 1;
 
-// ---- packed configuration word (slots and groups) ------------------------------------------------
+// ---- packed configuration word (slots and groups) ----
 
 /// The configuration of a slot (one process on one device) or of a group. One 64-bit word, so a
 /// reader always sees one writer's complete configuration.
@@ -84,7 +86,7 @@ constexpr MemberConfig decode_group_config(std::uint64_t w, std::uint32_t group)
   return c;
 }
 
-// ---- holder word ---------------------------------------------------------------------------------
+// ---- holder word ----
 
 /// Which group holds the device and since when, in one word so that a hand-over is one CAS:
 ///   bits 0-15  0 = nobody, 1..256 = group + 1, other = corrupt (treated as nobody)
@@ -118,28 +120,28 @@ constexpr std::uint64_t encode_holder(std::uint32_t group, std::uint64_t start_u
 
 inline constexpr std::uint64_t kNoHolder = 0;
 
-// ---- the table -----------------------------------------------------------------------------------
+// ---- the table ----
 
 /// Per slot, per device. Written by the slot's owner (and cleared by a reaper once the owner is
 /// dead); read by everyone for hand-over decisions and `xpu-run status`.
 struct alignas(64) SlotSchedule {
-  std::atomic<std::uint64_t> config;          // MemberConfig word; 0 = free
-  std::atomic<Nanos> heartbeat_ns;            // owner's last tick; liveness is asked only when stale
-  std::atomic<Nanos> want_until_ns;           // lease: the owner waits for the device (status only)
-  std::atomic<Nanos> busy_until_ns;           // lease: the owner has work (status only)
-  std::atomic<std::uint64_t> gpu_ns_total;    // GPU time charged since join
-  std::atomic<std::uint64_t> window_index;    // delivered-share window: now / share_window_ns ...
-  std::atomic<std::uint64_t> window_cur_ns;   // ... GPU time charged in that window
+  std::atomic<std::uint64_t> config;         // MemberConfig word; 0 = free
+  std::atomic<Nanos> heartbeat_ns;           // owner's last tick; liveness is asked only when stale
+  std::atomic<Nanos> want_until_ns;          // lease: the owner waits for the device (status only)
+  std::atomic<Nanos> busy_until_ns;          // lease: the owner has work (status only)
+  std::atomic<std::uint64_t> gpu_ns_total;   // GPU time charged since join
+  std::atomic<std::uint64_t> window_index;   // delivered-share window: now / share_window_ns ...
+  std::atomic<std::uint64_t> window_cur_ns;  // ... GPU time charged in that window
   std::atomic<std::uint64_t> window_prev_ns;  // ... and in the one before
 };
 
 /// Per group, per device: the unit of arbitration. Members of a group share its entitlement.
 struct alignas(64) GroupSchedule {
-  std::atomic<std::uint64_t> config;        // MemberConfig word of the last member to join
-  std::atomic<std::uint64_t> vtime;         // virtual time: sum of gpu_ns * 100 / share, modulo 2^64
-  std::atomic<Nanos> cap_tat_ns;            // cap mode: when the budget is back to zero (GCRA)
-  std::atomic<Nanos> busy_until_ns;         // lease: some member has work (launching or in flight)
-  std::atomic<Nanos> want_until_ns;         // lease: some member waits for the device
+  std::atomic<std::uint64_t> config;  // MemberConfig word of the last member to join
+  std::atomic<std::uint64_t> vtime;   // virtual time: sum of gpu_ns * 100 / share, modulo 2^64
+  std::atomic<Nanos> cap_tat_ns;      // cap mode: when the budget is back to zero (GCRA)
+  std::atomic<Nanos> busy_until_ns;   // lease: some member has work (launching or in flight)
+  std::atomic<Nanos> want_until_ns;   // lease: some member waits for the device
   std::atomic<std::uint64_t> gpu_ns_total;  // GPU time charged to the group
   std::atomic<std::uint64_t> reserved[2];
 };
@@ -151,8 +153,9 @@ struct alignas(64) DeviceSchedule {
   std::atomic<std::uint64_t> handovers;  // count of changes of holder group (status)
   std::atomic<std::uint64_t> reserved0[6];
   // Line 1, read on every launch by a holder, written a few times per ms at most (rate-limited).
-  std::atomic<Nanos> demand_until_ns[kPriorityLevels];   // lease: a group of this priority waits
-  std::atomic<Nanos> present_until_ns[kPriorityLevels];  // lease: a process of this priority is joined
+  std::atomic<Nanos> demand_until_ns[kPriorityLevels];  // lease: a group of this priority waits
+  std::atomic<Nanos>
+      present_until_ns[kPriorityLevels];  // lease: a process of this priority is joined
   std::atomic<std::uint64_t> reserved1[2];
   // Line 2, written at hand-overs.
   std::atomic<std::uint64_t> vtime_floor[kPriorityLevels];  // least vtime of the competitors

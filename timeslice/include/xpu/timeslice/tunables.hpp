@@ -11,13 +11,13 @@ namespace xpu::timeslice {
 
 struct Tunables {
   // Slices and hand-over.
-  Nanos slice_ns = 20'000'000;          // a holder keeps the device this long while others wait
-  Nanos idle_grace_ns = 2'000'000;      // holder still "busy" this long after a launch / its last
-                                        // completion (also the high-priority hold-over)
-  Nanos inflight_lease_ns = 20'000'000;  // busy lease a tick renews while work is in flight; a
-                                         // killed holder is passed over after at most this
-  Nanos pickup_grace_ns = 5'000'000;  // a newly picked holder must launch within this
-  Nanos want_lease_ns = 5'000'000;    // a waiter's demand stays visible this long after a poll
+  Nanos slice_ns = 20'000'000;            // a holder keeps the device this long while others wait
+  Nanos idle_grace_ns = 2'000'000;        // holder still "busy" this long after a launch / its last
+                                          // completion (also the high-priority hold-over)
+  Nanos inflight_lease_ns = 20'000'000;   // busy lease a tick renews while work is in flight; a
+                                          // killed holder is passed over after at most this
+  Nanos pickup_grace_ns = 5'000'000;      // a newly picked holder must launch within this
+  Nanos want_lease_ns = 5'000'000;        // a waiter's demand stays visible this long after a poll
   Nanos presence_lease_ns = 250'000'000;  // "a process of priority p is joined" lease (ticks renew)
   Nanos wait_poll_ns = 500'000;           // longest sleep of a waiting launch
   Nanos inflight_poll_ns = 100'000;       // retry delay when the in-flight bound says wait
@@ -26,7 +26,8 @@ struct Tunables {
   Nanos contended_inflight_ns = 4'000'000;  // holder while someone of >= priority waits
   Nanos low_inflight_ns = 500'000;          // while a higher-priority process is joined
   std::uint32_t max_inflight_launches = 1024;
-  Nanos default_launch_ns = 200'000;  // GPU time per launch until measured
+  Nanos default_launch_ns = 200'000;         // GPU time per launch until measured
+  Nanos inflight_stuck_ns = 10'000'000'000;  // no completion for this long: forget the count
 
   // Cap mode (see cap_budget.hpp).
   Nanos cap_ahead_ns = 5'000'000;
@@ -36,8 +37,8 @@ struct Tunables {
   Nanos cap_poll_ns = 2'000'000;
 
   // Virtual time.
-  Nanos fresh_gap_ns = 20'000'000;            // idle longer than this: catch up on return
-  Nanos vtime_max_lag_ns = 2'000'000'000;     // behind the floor by more: corruption, clamp
+  Nanos fresh_gap_ns = 20'000'000;              // idle longer than this: catch up on return
+  Nanos vtime_max_lag_ns = 2'000'000'000;       // behind the floor by more: corruption, clamp
   Nanos vtime_max_lead_gpu_ns = 1'000'000'000;  // ahead by more GPU time than this: clamp
 
   // Ticks, liveness, status.

@@ -1,10 +1,10 @@
 // Virtual time: how groups are ordered for the next slice.
 //
-// A group's vtime grows by gpu_ns * 100 / share for the GPU time it was charged, so under contention
-// picking the smallest vtime hands out GPU time in proportion to the shares (weighted fair queueing).
-// Values live modulo 2^64 and are compared by signed distance (like TCP sequence numbers): a huge or
-// corrupted value can never overflow anything, it is just "far ahead" or "far behind", and the
-// arbiter clamps distances from the per-priority floor.
+// A group's vtime grows by gpu_ns * 100 / share for the GPU time it was charged, so under
+// contention picking the smallest vtime hands out GPU time in proportion to the shares (weighted
+// fair queueing). Values live modulo 2^64 and are compared by signed distance (like TCP sequence
+// numbers): a huge or corrupted value can never overflow anything, it is just "far ahead" or "far
+// behind", and the arbiter clamps distances from the per-priority floor.
 #pragma once
 
 #include <algorithm>
@@ -31,8 +31,8 @@ constexpr std::int64_t distance(std::uint64_t a, std::uint64_t b) noexcept {
   return static_cast<std::int64_t>(a - b);
 }
 
-/// The farthest a legitimate group can be ahead of the floor: `lead_gpu_ns` of GPU time at its share
-/// (a 1% group that just ran one slice is legitimately far ahead in vtime units).
+/// The farthest a legitimate group can be ahead of the floor: `lead_gpu_ns` of GPU time at its
+/// share (a 1% group that just ran one slice is legitimately far ahead in vtime units).
 constexpr std::int64_t max_lead(std::int64_t lead_gpu_ns, std::uint32_t share) noexcept {
   return static_cast<std::int64_t>(weighted(static_cast<std::uint64_t>(lead_gpu_ns), share));
 }

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The main job (README): build xpushim and show a program under a quota seeing the quota and
+# being stopped at it. On a machine with an NVIDIA driver it runs on the real GPU; otherwise it
+# uses the bundled simulated driver and says so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD_DIR:-build}
+if command -v apt-get >/dev/null && ! dpkg -s libboost-dev libfmt-dev catch2 cmake g++ >/dev/null 2>&1; then
+  apt-get update -qq && apt-get install -y -qq cmake g++ libboost-dev libfmt-dev catch2 >/dev/null
+fi
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$BUILD" -j"$(nproc)" --target xpushim xpu-run xpu_probe xpu_fake_cuda xpu_fake_nvml >/dev/null
+RUN="$BUILD/tools/xpu-run/xpu-run"
+PROBE="$BUILD/tests/preload/xpu_probe"
+if ldconfig -p 2>/dev/null | grep -q 'libcuda.so.1' && command -v nvidia-smi >/dev/null; then
+  echo "== Real NVIDIA driver found: running on the GPU."
+  export XPU_NODE_SEGMENT="xpushim-demo-$$"
+else
+  echo "== No NVIDIA driver on this machine: using the bundled SIMULATED driver (16 GiB device)."
+  export LD_LIBRARY_PATH="$PWD/$BUILD/fakes/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export XPU_FAKE_STATE="/dev/shm/xpushim-demo-fake-$$" XPU_FAKE_TOTAL_MEM=$((16 << 30))
+  export XPU_NODE_SEGMENT="xpushim-demo-$$"
+fi
+trap 'rm -f /dev/shm/xpushim-demo-*$$' EXIT
+echo "== Without xpushim, the program sees the whole device:"
+"$PROBE" gpa info | grep -E 'total'
+echo "== Under 'xpu-run --mem 2GiB', the same program sees 2 GiB and is stopped there:"
+"$RUN" --mem 2GiB -- "$PROBE" gpa info | grep -E 'total'
+"$RUN" --mem 2GiB -- "$PROBE" gpa fill 256 | sed -n 's/^allocated=\([0-9]*\).*error=\([0-9]*\).*/allocated \1 bytes in 256 MiB chunks, then error \2 (CUDA_ERROR_OUT_OF_MEMORY)/p'
+echo "== A malformed quota never runs unlimited:"
+"$RUN" --mem 10GB -- "$PROBE" gpa info || echo "(xpu-run exited with status $?)"
