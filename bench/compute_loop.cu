@@ -1,13 +1,16 @@
-// compute_loop: a compute-bound load of known shape, for the time-slice benchmarks (bench/README.md).
+// compute_loop: a compute-bound load of known shape, for the time-slice benchmarks
+// (bench/README.md).
 //
 // Every kernel fills all SMs (one full wave of resident blocks) with FMA work for --kernel-us
 // microseconds, timed on the device with %globaltimer. So "kernels per second x kernel time" is the
-// fraction of the GPU this process got, alone or next to others, with or without `xpu-run --compute`.
-// Modes:
-//   throughput (default)  back to back, at most --depth kernels in flight, for --seconds; prints one
+// fraction of the GPU this process got, alone or next to others, with or without `xpu-run
+// --compute`. Modes:
+//   throughput (default)  back to back, at most --depth kernels in flight, for --seconds; prints
+//   one
 //                         SAMPLE line per second and a RESULT with kernels_per_s and busy_fraction
 //                         (= kernels * kernel_us / elapsed; ~1.0 alone on an idle card)
-//   latency               one kernel every 1/--rate s on an open-loop schedule (a late kernel does not
+//   latency               one kernel every 1/--rate s on an open-loop schedule (a late kernel does
+//   not
 //                         delay the schedule); latency = completion - scheduled time; p50/p99/max
 // Kernels go through cudart (<<<>>>), i.e. through the cuLaunchKernel pointer cudart got from
 // cuGetProcAddress, the path PyTorch and most CUDA programs take.
@@ -93,11 +96,12 @@ int throughput(const Grid& g, unsigned long long ns, float* sink, double seconds
   const double elapsed = seconds_since(t0);
   for (auto& e : ring) (void)cudaEventDestroy(e);
   const cudaError_t err = cudaGetLastError();
-  std::printf("RESULT mode=throughput seconds=%.3f kernels=%ld kernels_per_s=%.2f busy_fraction=%.4f "
-              "kernel_us=%.0f grid=%d block=%d error=%s\n",
-              elapsed, done, static_cast<double>(done) / elapsed,
-              static_cast<double>(done) * static_cast<double>(ns) * 1e-9 / elapsed,
-              static_cast<double>(ns) / 1000.0, g.blocks, g.threads, cudaGetErrorName(err));
+  std::printf(
+      "RESULT mode=throughput seconds=%.3f kernels=%ld kernels_per_s=%.2f busy_fraction=%.4f "
+      "kernel_us=%.0f grid=%d block=%d error=%s\n",
+      elapsed, done, static_cast<double>(done) / elapsed,
+      static_cast<double>(done) * static_cast<double>(ns) * 1e-9 / elapsed,
+      static_cast<double>(ns) / 1000.0, g.blocks, g.threads, cudaGetErrorName(err));
   return err == cudaSuccess ? 0 : 1;
 }
 
@@ -107,7 +111,8 @@ int latency(const Grid& g, unsigned long long ns, float* sink, double seconds, d
   const auto period = std::chrono::duration<double>(1.0 / std::max(rate, 0.001));
   long late = 0;
   for (long i = 0;; ++i) {
-    const auto due = t0 + std::chrono::duration_cast<Clock::duration>(period * static_cast<double>(i));
+    const auto due =
+        t0 + std::chrono::duration_cast<Clock::duration>(period * static_cast<double>(i));
     if (std::chrono::duration<double>(due - t0).count() >= seconds) break;
     if (Clock::now() < due) {
       std::this_thread::sleep_until(due);
@@ -120,14 +125,18 @@ int latency(const Grid& g, unsigned long long ns, float* sink, double seconds, d
   }
   std::sort(lat_ms.begin(), lat_ms.end());
   const auto pct = [&](double p) {
-    return lat_ms.empty() ? 0.0 : lat_ms[std::min(lat_ms.size() - 1, static_cast<std::size_t>(p * static_cast<double>(lat_ms.size())))];
+    return lat_ms.empty()
+               ? 0.0
+               : lat_ms[std::min(lat_ms.size() - 1,
+                                 static_cast<std::size_t>(p * static_cast<double>(lat_ms.size())))];
   };
   const cudaError_t err = cudaGetLastError();
-  std::printf("RESULT mode=latency seconds=%.3f kernels=%zu rate=%.1f late=%ld p50_ms=%.3f p99_ms=%.3f "
-              "max_ms=%.3f kernel_us=%.0f error=%s\n",
-              seconds_since(t0), lat_ms.size(), rate, late, pct(0.5), pct(0.99),
-              lat_ms.empty() ? 0.0 : lat_ms.back(), static_cast<double>(ns) / 1000.0,
-              cudaGetErrorName(err));
+  std::printf(
+      "RESULT mode=latency seconds=%.3f kernels=%zu rate=%.1f late=%ld p50_ms=%.3f p99_ms=%.3f "
+      "max_ms=%.3f kernel_us=%.0f error=%s\n",
+      seconds_since(t0), lat_ms.size(), rate, late, pct(0.5), pct(0.99),
+      lat_ms.empty() ? 0.0 : lat_ms.back(), static_cast<double>(ns) / 1000.0,
+      cudaGetErrorName(err));
   return err == cudaSuccess ? 0 : 1;
 }
 
@@ -137,7 +146,8 @@ int main(int argc, char** argv) {
   const xpu::gputest::Args args(argc, argv);
   const std::string mode = args.value("--mode", "throughput");
   const double seconds = std::atof(args.value("--seconds", "10"));
-  const unsigned long long ns = 1000ull * static_cast<unsigned long long>(args.integer("--kernel-us", 2000));
+  const unsigned long long ns =
+      1000ull * static_cast<unsigned long long>(args.integer("--kernel-us", 2000));
   std::printf("INFO pid=%d\n", static_cast<int>(getpid()));
   std::fflush(stdout);
 

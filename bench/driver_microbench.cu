@@ -9,15 +9,17 @@
 //                   cudart got from cuGetProcAddress, the path PyTorch takes
 //       alloc_free  cuMemAlloc_v2(1 MiB) + cuMemFree_v2, one pair per call
 //       meminfo     cuMemGetInfo_v2
-//  2. Inside one process ("inproc"): interleaved batches of the function the program gets (the shim's
+//  2. Inside one process ("inproc"): interleaved batches of the function the program gets (the
+//  shim's
 //     hook under the shim) and the driver's real function (real_driver.hpp), for launch, alloc_free
 //     and meminfo. Same process, same moment, so process-to-process noise cancels; without the shim
 //     both sides are the same function and the delta shows the method's own noise.
-// Calls are timed in batches (launch batches end with an untimed cuCtxSynchronize, so the launch queue
-// never fills and we time the host path, not the GPU); per-call cost = batch time / batch size.
-// Prints, per op:
+// Calls are timed in batches (launch batches end with an untimed cuCtxSynchronize, so the launch
+// queue never fills and we time the host path, not the GPU); per-call cost = batch time / batch
+// size. Prints, per op:
 //   RESULT op=<op> ns_median=<median over batches> ns_p10=.. ns_p90=.. batches=.. calls=..
-//   RESULT op=<op>_inproc hooked_ns=.. real_ns=.. delta_ns=<median of per-batch differences> batches=..
+//   RESULT op=<op>_inproc hooked_ns=.. real_ns=.. delta_ns=<median of per-batch differences>
+//   batches=..
 //
 // Usage: driver_microbench [--ops launch,launch_rt,alloc_free,meminfo,inproc] [--launches 200000]
 //                          [--pairs 5000] [--infos 20000]
@@ -106,9 +108,10 @@ void time_paired(const char* op, long calls, int per_batch, Hooked hooked, Real 
     r_ns.push_back(r);
     diff.push_back(h - r);
   }
-  std::printf("RESULT op=%s_inproc hooked_ns=%.1f real_ns=%.1f delta_ns=%.1f batches=%ld calls=%ld\n",
-              op, percentile(h_ns, 0.5), percentile(r_ns, 0.5), percentile(diff, 0.5), batches,
-              batches * per_batch);
+  std::printf(
+      "RESULT op=%s_inproc hooked_ns=%.1f real_ns=%.1f delta_ns=%.1f batches=%ld calls=%ld\n", op,
+      percentile(h_ns, 0.5), percentile(r_ns, 0.5), percentile(diff, 0.5), batches,
+      batches * per_batch);
 }
 
 bool wanted(const std::string& ops, const char* op) {
@@ -150,10 +153,13 @@ int main(int argc, char** argv) {
 
   if (wanted(ops, "launch")) time_op("launch", launches, 250, launch, sync);
   if (wanted(ops, "launch_rt")) {
-    time_op("launch_rt", launches / 2, 250, [] {
-      empty_kernel<<<1, 1>>>();
-      return true;
-    }, sync);
+    time_op(
+        "launch_rt", launches / 2, 250,
+        [] {
+          empty_kernel<<<1, 1>>>();
+          return true;
+        },
+        sync);
     if (cudaGetLastError() != cudaSuccess) std::printf("RESULT op=launch_rt error=launch_failed\n");
   }
   if (wanted(ops, "alloc_free")) time_op("alloc_free", pairs, 50, alloc_free, nothing);
@@ -163,10 +169,10 @@ int main(int argc, char** argv) {
     const auto cuda = xpu::bench::find_loaded("libcuda.so");
     const auto real_launch = reinterpret_cast<decltype(&cuLaunchKernel)>(
         xpu::bench::real_symbol(cuda, "cuLaunchKernel"));
-    const auto real_alloc = reinterpret_cast<decltype(&cuMemAlloc_v2)>(
-        xpu::bench::real_symbol(cuda, "cuMemAlloc_v2"));
-    const auto real_free = reinterpret_cast<decltype(&cuMemFree_v2)>(
-        xpu::bench::real_symbol(cuda, "cuMemFree_v2"));
+    const auto real_alloc =
+        reinterpret_cast<decltype(&cuMemAlloc_v2)>(xpu::bench::real_symbol(cuda, "cuMemAlloc_v2"));
+    const auto real_free =
+        reinterpret_cast<decltype(&cuMemFree_v2)>(xpu::bench::real_symbol(cuda, "cuMemFree_v2"));
     const auto real_info = reinterpret_cast<decltype(&cuMemGetInfo_v2)>(
         xpu::bench::real_symbol(cuda, "cuMemGetInfo_v2"));
     if (!real_launch || !real_alloc || !real_free || !real_info) {
@@ -174,17 +180,26 @@ int main(int argc, char** argv) {
                   cuda.path.empty() ? "none" : cuda.path.c_str());
       return 1;
     }
-    time_paired("launch", launches / 2, 250, launch, [&] {
-      return real_launch(fn, 1, 1, 1, 1, 1, 1, 0, nullptr, nullptr, nullptr) == CUDA_SUCCESS;
-    }, sync);
-    time_paired("alloc_free", pairs, 50, alloc_free, [&] {
-      CUdeviceptr p = 0;
-      return real_alloc(&p, kMiB) == CUDA_SUCCESS && real_free(p) == CUDA_SUCCESS;
-    }, nothing);
-    time_paired("meminfo", infos, 500, meminfo, [&] {
-      std::size_t free_b = 0, total_b = 0;
-      return real_info(&free_b, &total_b) == CUDA_SUCCESS;
-    }, nothing);
+    time_paired(
+        "launch", launches / 2, 250, launch,
+        [&] {
+          return real_launch(fn, 1, 1, 1, 1, 1, 1, 0, nullptr, nullptr, nullptr) == CUDA_SUCCESS;
+        },
+        sync);
+    time_paired(
+        "alloc_free", pairs, 50, alloc_free,
+        [&] {
+          CUdeviceptr p = 0;
+          return real_alloc(&p, kMiB) == CUDA_SUCCESS && real_free(p) == CUDA_SUCCESS;
+        },
+        nothing);
+    time_paired(
+        "meminfo", infos, 500, meminfo,
+        [&] {
+          std::size_t free_b = 0, total_b = 0;
+          return real_info(&free_b, &total_b) == CUDA_SUCCESS;
+        },
+        nothing);
   }
   return 0;
 }

@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 
 #include <array>
-#include <initializer_list>
 #include <cctype>
+#include <initializer_list>
 #include <limits>
 
 namespace xpu {

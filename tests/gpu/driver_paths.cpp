@@ -2,8 +2,8 @@
 //
 // A preload library only sees a call if it intercepts the *path* the caller took (see
 // shared research §1.3-1.4): plain symbol interposition catches programs linked with -lcuda, but a
-// dlsym on a libcuda handle, or a pointer returned by cuGetProcAddress, bypasses the dynamic linker.
-// This program takes each path in turn and checks the same things through it:
+// dlsym on a libcuda handle, or a pointer returned by cuGetProcAddress, bypasses the dynamic
+// linker. This program takes each path in turn and checks the same things through it:
 //   direct     functions linked with -lcuda (PLT)                   e.g. our own tools, old apps
 //   dlsym      dlopen("libcuda.so.1") + dlsym("cuMemAlloc_v2", ...)  cuBLAS, XLA, CuPy ctypes
 //   gpa        the linked cuGetProcAddress_v2 with base names      PyTorch DriverAPI, NCCL
@@ -198,7 +198,8 @@ int main(int argc, char** argv) {
   Setup s{args.quota(), args.size("--chunk", "256MiB"), args.size("--max-fill", "2GiB"),
           args.integer("--hold-ms", 300), 0};
   CUcontext ctx = nullptr;
-  if (cuDeviceGet(&s.dev, 0) != CUDA_SUCCESS || cuDevicePrimaryCtxRetain(&ctx, s.dev) != CUDA_SUCCESS ||
+  if (cuDeviceGet(&s.dev, 0) != CUDA_SUCCESS ||
+      cuDevicePrimaryCtxRetain(&ctx, s.dev) != CUDA_SUCCESS ||
       cuCtxSetCurrent(ctx) != CUDA_SUCCESS) {
     r.check("context", false, "CUDA_SUCCESS", "error");
     return r.exit_code();
@@ -217,29 +218,40 @@ int main(int argc, char** argv) {
   if (libcuda == nullptr) return r.exit_code();
   check_path(r, dlsym_api(libcuda), s);
 
-  check_path(r, gpa_api("gpa", [&](const char* base) {
-               void* fn = nullptr;
-               CUdriverProcAddressQueryResult status{};
-               (void)cuGetProcAddress_v2(base, &fn, gpa_version, CU_GET_PROC_ADDRESS_DEFAULT,
-                                         &status);
-               return fn;
-             }), s);
+  check_path(r,
+             gpa_api("gpa",
+                     [&](const char* base) {
+                       void* fn = nullptr;
+                       CUdriverProcAddressQueryResult status{};
+                       (void)cuGetProcAddress_v2(base, &fn, gpa_version,
+                                                 CU_GET_PROC_ADDRESS_DEFAULT, &status);
+                       return fn;
+                     }),
+             s);
 
   const auto gpa_from_dlsym = sym<PFN_cuGetProcAddress_v12000>(libcuda, "cuGetProcAddress_v2");
-  check_path(r, gpa_api("gpa_dlsym", [&](const char* base) {
-               void* fn = nullptr;
-               CUdriverProcAddressQueryResult status{};
-               if (gpa_from_dlsym)
-                 (void)gpa_from_dlsym(base, &fn, gpa_version, CU_GET_PROC_ADDRESS_DEFAULT, &status);
-               return fn;
-             }), s);
+  check_path(r,
+             gpa_api("gpa_dlsym",
+                     [&](const char* base) {
+                       void* fn = nullptr;
+                       CUdriverProcAddressQueryResult status{};
+                       if (gpa_from_dlsym)
+                         (void)gpa_from_dlsym(base, &fn, gpa_version, CU_GET_PROC_ADDRESS_DEFAULT,
+                                              &status);
+                       return fn;
+                     }),
+             s);
 
   const auto gpa_v1 = sym<PFN_cuGetProcAddress_v11030>(libcuda, "cuGetProcAddress");
-  check_path(r, gpa_api("gpa_v1", [&](const char* base) {
-               void* fn = nullptr;
-               if (gpa_v1) (void)gpa_v1(base, &fn, gpa_version, CU_GET_PROC_ADDRESS_DEFAULT);
-               return fn;
-             }), s);
+  check_path(r,
+             gpa_api("gpa_v1",
+                     [&](const char* base) {
+                       void* fn = nullptr;
+                       if (gpa_v1)
+                         (void)gpa_v1(base, &fn, gpa_version, CU_GET_PROC_ADDRESS_DEFAULT);
+                       return fn;
+                     }),
+             s);
 
   (void)cuDevicePrimaryCtxRelease(s.dev);
   return r.exit_code();

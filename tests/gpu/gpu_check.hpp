@@ -1,6 +1,7 @@
 // Shared by the real-GPU test programs (runtime_quota.cu, driver_paths.cpp, group_member.cu).
 //
-// Output protocol, parsed by tests/gpu/report.py and tests/gpu/observer.py (see tests/gpu/README.md):
+// Output protocol, parsed by tests/gpu/report.py and tests/gpu/observer.py (see
+// tests/gpu/README.md):
 //   INFO pid=<pid>                                  lets the outside nvidia-smi observer find us
 //   CHECK <name> status=PASS|FAIL|INFO expected=<e> measured=<m> [note=<free text to end of line>]
 // expected/measured never contain spaces. A program exits 0 when every CHECK passed, 1 otherwise.
@@ -126,7 +127,8 @@ class Report {
   static void emit(const std::string& name, const char* status, const std::string& expected,
                    const std::string& measured, const std::string& note) {
     std::printf("CHECK %s status=%s expected=%s measured=%s%s%s\n", name.c_str(), status,
-                expected.empty() ? "-" : expected.c_str(), measured.empty() ? "-" : measured.c_str(),
+                expected.empty() ? "-" : expected.c_str(),
+                measured.empty() ? "-" : measured.c_str(),
                 note.empty() ? "" : " note=", note.c_str());
   }
   int checks_ = 0;

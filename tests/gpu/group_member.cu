@@ -3,10 +3,13 @@
 // Two processes started with the same `xpu-run --group NAME --mem Q` share one quota. The script
 // coordinates them through files in --dir (no pipes: the holder is SIGKILLed mid-run):
 //   probe  creates its context first, writes b_pid + b_ready, waits for `go`, then asks for
-//          --probe bytes, which must be denied (the holder took the rest); writes b_tried; waits for
-//          `killed`, then retries every 10 ms and reports how long after the kill it got the memory.
-//   hold   allocates --chunk pieces until denied, then --fine pieces until denied, so what is left of
-//          the quota is smaller than a fine piece; writes a_pid, a_held, a_ready; sleeps until killed.
+//          --probe bytes, which must be denied (the holder took the rest); writes b_tried; waits
+//          for `killed`, then retries every 10 ms and reports how long after the kill it got the
+//          memory.
+//   hold   allocates --chunk pieces until denied, then --fine pieces until denied, so what is left
+//   of
+//          the quota is smaller than a fine piece; writes a_pid, a_held, a_ready; sleeps until
+//          killed.
 // The probe's context exists before the holder fills the group, so the group's real usage (both
 // contexts included) never has to exceed Q.
 //
@@ -26,7 +29,9 @@ using xpu::gputest::num;
 using xpu::gputest::Report;
 using Clock = std::chrono::steady_clock;
 
-std::string path(const Args& a, const char* name) { return std::string(a.value("--dir", ".")) + "/" + name; }
+std::string path(const Args& a, const char* name) {
+  return std::string(a.value("--dir", ".")) + "/" + name;
+}
 
 // Written to a temporary name and renamed, so the script never reads a half-written file.
 void write_file(const std::string& p, const std::string& text) {

@@ -142,11 +142,11 @@ TEST_CASE("a bad configuration fails CUDA initialisation with a clear message", 
     const char* value;
     const char* says;
   };
-  for (const Case c : {Case{"XPU_MEM_LIMIT", "banana", "Accepted:"},
-                       Case{"XPU_MEM_LIMIT", "0GiB", "zero"},
-                       Case{"XPU_MEM_LIMIT", "32GiB", "larger than device 0"},
-                       Case{"CUDA_DEVICE_MEMORY_LIMIT", "0", "CUDA_DEVICE_MEMORY_LIMIT"},
-                       Case{"XPU_GROUP", "bad name", "XPU_GROUP"}}) {
+  for (const Case c :
+       {Case{"XPU_MEM_LIMIT", "banana", "Accepted:"}, Case{"XPU_MEM_LIMIT", "0GiB", "zero"},
+        Case{"XPU_MEM_LIMIT", "32GiB", "larger than device 0"},
+        Case{"CUDA_DEVICE_MEMORY_LIMIT", "0", "CUDA_DEVICE_MEMORY_LIMIT"},
+        Case{"XPU_GROUP", "bad name", "XPU_GROUP"}}) {
     CAPTURE(c.var, c.value);
     Node node;
     EnvMap extra = {{c.var, c.value}};
@@ -182,14 +182,16 @@ TEST_CASE("group members share one quota; a SIGKILLed member's memory is back wi
 TEST_CASE("concurrent processes of one group never exceed the quota together",
           "[preload][group][concurrency]") {
   Node node;
-  const EnvMap group = {{"XPU_MEM_LIMIT", "2GiB"}, {"XPU_GROUP", "racers"},
+  const EnvMap group = {{"XPU_MEM_LIMIT", "2GiB"},
+                        {"XPU_GROUP", "racers"},
                         {"XPU_FAKE_CTX_BYTES", std::to_string(16 * MiB)}};
   constexpr int kProcs = 6;
   std::vector<std::unique_ptr<ChildProcess>> procs;
   for (int i = 0; i < kProcs; ++i)
     procs.push_back(std::make_unique<ChildProcess>(
         std::vector<std::string>{XPU_TEST_PROBE, "gpa", "grab", "64"}, node.env(group)));
-  for (auto& p : procs) REQUIRE(p->wait_for_output("ready", 20s).find("ready") != std::string::npos);
+  for (auto& p : procs)
+    REQUIRE(p->wait_for_output("ready", 20s).find("ready") != std::string::npos);
   for (auto& p : procs) p->write_stdin("g");  // all race for the quota now
   unsigned long long total = 0;
   for (auto& p : procs) total += num(p->wait_for_output("grabbed=", 20s), "grabbed");

@@ -45,10 +45,22 @@ std::string path;
 
 #if defined(XPU_PROBE_DIRECT)
 Api load_direct() {
-  return Api{&cuInit, &cuDeviceGet, &cuDevicePrimaryCtxRetain, &cuCtxSetCurrent,
-             &cuMemGetInfo_v2, &cuDeviceTotalMem_v2, &cuMemAlloc_v2, &cuMemFree_v2,
-             &cuMemAllocPitch_v2, &cuMemAllocManaged, &cuMemAllocAsync, &cuMemFreeAsync,
-             &cuStreamSynchronize, &cuMemCreate, &cuMemRelease, &cuArrayCreate_v2,
+  return Api{&cuInit,
+             &cuDeviceGet,
+             &cuDevicePrimaryCtxRetain,
+             &cuCtxSetCurrent,
+             &cuMemGetInfo_v2,
+             &cuDeviceTotalMem_v2,
+             &cuMemAlloc_v2,
+             &cuMemFree_v2,
+             &cuMemAllocPitch_v2,
+             &cuMemAllocManaged,
+             &cuMemAllocAsync,
+             &cuMemFreeAsync,
+             &cuStreamSynchronize,
+             &cuMemCreate,
+             &cuMemRelease,
+             &cuArrayCreate_v2,
              &cuArrayDestroy};
 }
 #endif
@@ -69,8 +81,8 @@ void by_name(F& f, const char* export_name) {
 
 template <class F>
 void by_gpa(F& f, const char* base, int version, cuuint64_t flags) {
-  static auto gpa = reinterpret_cast<PFN_cuGetProcAddress_v12000>(
-      dlsym(driver(), "cuGetProcAddress_v2"));
+  static auto gpa =
+      reinterpret_cast<PFN_cuGetProcAddress_v12000>(dlsym(driver(), "cuGetProcAddress_v2"));
   CUdriverProcAddressQueryResult status{};
   void* p = nullptr;
   if (gpa(base, &p, version, flags, &status) != CUDA_SUCCESS) p = nullptr;
@@ -286,8 +298,7 @@ int scenario_gpa() {
     void* p = reinterpret_cast<void*>(0x1);  // detects an untouched out-parameter
     CUdriverProcAddressQueryResult status = static_cast<CUdriverProcAddressQueryResult>(-1);
     const CUresult rc = gpa(base, &p, version, flags, &status);
-    std::printf("%s rc=%d status=%d lib=%s\n", name, static_cast<int>(rc),
-                static_cast<int>(status),
+    std::printf("%s rc=%d status=%d lib=%s\n", name, static_cast<int>(rc), static_cast<int>(status),
                 p == reinterpret_cast<void*>(0x1) ? "untouched" : library_of(p));
   };
   std::printf("gpa_self lib=%s\n", library_of(reinterpret_cast<void*>(gpa)));
@@ -312,8 +323,8 @@ int scenario_nvml() {
   void* h = dlopen("libnvidia-ml.so.1", RTLD_NOW);
   if (h == nullptr) return 92;
   auto init = reinterpret_cast<nvmlReturn_t (*)()>(dlsym(h, "nvmlInit_v2"));
-  auto by_index =
-      reinterpret_cast<nvmlReturn_t (*)(unsigned, nvmlDevice_t*)>(dlsym(h, "nvmlDeviceGetHandleByIndex_v2"));
+  auto by_index = reinterpret_cast<nvmlReturn_t (*)(unsigned, nvmlDevice_t*)>(
+      dlsym(h, "nvmlDeviceGetHandleByIndex_v2"));
   auto info = reinterpret_cast<xpu_nvmlDeviceGetMemoryInfo_t>(dlsym(h, "nvmlDeviceGetMemoryInfo"));
   auto info2 =
       reinterpret_cast<xpu_nvmlDeviceGetMemoryInfo_v2_t>(dlsym(h, "nvmlDeviceGetMemoryInfo_v2"));

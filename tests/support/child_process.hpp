@@ -138,8 +138,7 @@ class ChildProcess {
 };
 
 // The value of `key=` in a line of key=value output, or "" when absent.
-inline std::string value_of(const std::string& text, const std::string& key,
-                            std::size_t from = 0) {
+inline std::string value_of(const std::string& text, const std::string& key, std::size_t from = 0) {
   const std::string k = key + "=";
   std::size_t pos = text.find(k, from);
   while (pos != std::string::npos && pos > 0 && text[pos - 1] != ' ' && text[pos - 1] != '\n')

@@ -64,8 +64,8 @@ TEST_CASE("XPU_MEM_LIMIT forms", "[settings]") {
     CHECK(resolve_quota(s, 0, kUuid0, 80ULL << 30).value() == 20ULL << 30);
   }
   SECTION("a per-device list by ordinal and by UUID") {
-    auto s = load({{"XPU_MEM_LIMIT", "0=10GiB,GPU-8f3c1a2b-1111-2222-3333-444455556666=20GiB"}})
-                 .value();
+    auto s =
+        load({{"XPU_MEM_LIMIT", "0=10GiB,GPU-8f3c1a2b-1111-2222-3333-444455556666=20GiB"}}).value();
     CHECK(s.mem_limit.devices.size() == 2);
     CHECK(resolve_quota(s, 0, kUuid0, 80ULL << 30).value() == 10ULL << 30);
     CHECK(resolve_quota(s, 1, kUuidA, 80ULL << 30).value() == 20ULL << 30);
@@ -73,11 +73,10 @@ TEST_CASE("XPU_MEM_LIMIT forms", "[settings]") {
   }
 }
 
-TEST_CASE("every malformed XPU_MEM_LIMIT names the variable and the accepted forms",
-          "[settings]") {
-  for (const char* bad : {"banana", "0", "0GiB", "-1GiB", "10GB", "10XB", "99999999999TiB", "",
-                          "0=", "0=10GiB,0=20GiB", "64=1GiB", "x=1GiB", "10GiB,20GiB",
-                          "0=10GiB,1", "150%", "0%"}) {
+TEST_CASE("every malformed XPU_MEM_LIMIT names the variable and the accepted forms", "[settings]") {
+  for (const char* bad :
+       {"banana", "0", "0GiB", "-1GiB", "10GB", "10XB", "99999999999TiB", "",
+        "0=", "0=10GiB,0=20GiB", "64=1GiB", "x=1GiB", "10GiB,20GiB", "0=10GiB,1", "150%", "0%"}) {
     CAPTURE(bad);
     const std::string msg = error_of({{"XPU_MEM_LIMIT", bad}});
     CHECK(contains(msg, "XPU_MEM_LIMIT"));
@@ -95,8 +94,8 @@ TEST_CASE("a quota larger than the device is refused when the device is known", 
 }
 
 TEST_CASE("a device named twice (ordinal and UUID) is a conflict", "[settings]") {
-  auto s = load({{"XPU_MEM_LIMIT", "0=1GiB,GPU-8f3c1a2b-1111-2222-3333-444455556666=2GiB"}})
-               .value();
+  auto s =
+      load({{"XPU_MEM_LIMIT", "0=1GiB,GPU-8f3c1a2b-1111-2222-3333-444455556666=2GiB"}}).value();
   auto r = resolve_quota(s, 0, kUuidA, 80ULL << 30);
   REQUIRE_FALSE(r.ok());
   CHECK(contains(r.error().message, "conflicting"));
@@ -124,8 +123,8 @@ TEST_CASE("other options parse strictly", "[settings]") {
 
 TEST_CASE("HAMi's device-plugin contract", "[settings][hami]") {
   SECTION("memory limits, all devices and per ordinal") {
-    auto s = load({{"CUDA_DEVICE_MEMORY_LIMIT", "1g"}, {"CUDA_DEVICE_MEMORY_LIMIT_1", "1024m"}})
-                 .value();
+    auto s =
+        load({{"CUDA_DEVICE_MEMORY_LIMIT", "1g"}, {"CUDA_DEVICE_MEMORY_LIMIT_1", "1024m"}}).value();
     CHECK(s.mem_limit.all->bytes == 1ULL << 30);
     CHECK(resolve_quota(s, 1, kUuidA, 80ULL << 30).value() == 1ULL << 30);
     CHECK(contains(s.mem_limit_source, "CUDA_DEVICE_MEMORY_LIMIT"));
@@ -136,8 +135,8 @@ TEST_CASE("HAMi's device-plugin contract", "[settings][hami]") {
   }
   SECTION("zero or malformed is an error, never 'no limit'") {
     CHECK(contains(error_of({{"CUDA_DEVICE_MEMORY_LIMIT", "0"}}), "CUDA_DEVICE_MEMORY_LIMIT"));
-    CHECK(contains(error_of({{"CUDA_DEVICE_MEMORY_LIMIT_0", "lots"}}),
-                   "CUDA_DEVICE_MEMORY_LIMIT_0"));
+    CHECK(
+        contains(error_of({{"CUDA_DEVICE_MEMORY_LIMIT_0", "lots"}}), "CUDA_DEVICE_MEMORY_LIMIT_0"));
   }
   SECTION("disagreeing with XPU_MEM_LIMIT is a conflict; agreeing is fine") {
     CHECK(contains(error_of({{"XPU_MEM_LIMIT", "2GiB"}, {"CUDA_DEVICE_MEMORY_LIMIT", "1g"}}),
@@ -151,15 +150,15 @@ TEST_CASE("HAMi's device-plugin contract", "[settings][hami]") {
     CHECK_FALSE(load({{"CUDA_DEVICE_SM_LIMIT", "0"}}).value().compute);
     CHECK_FALSE(load({{"CUDA_DEVICE_SM_LIMIT", "100"}}).value().compute);
     CHECK(contains(error_of({{"CUDA_DEVICE_SM_LIMIT", "abc"}}), "CUDA_DEVICE_SM_LIMIT"));
-    CHECK(contains(error_of({{"XPU_COMPUTE", "50"}, {"CUDA_DEVICE_SM_LIMIT", "30"}}),
-                   "conflicting"));
+    CHECK(
+        contains(error_of({{"XPU_COMPUTE", "50"}, {"CUDA_DEVICE_SM_LIMIT", "30"}}), "conflicting"));
   }
   SECTION("task priority") {
     CHECK(load({{"CUDA_TASK_PRIORITY", "0"}}).value().priority == Priority::high);
     CHECK(load({{"CUDA_TASK_PRIORITY", "1"}}).value().priority == Priority::low);
     CHECK(contains(error_of({{"CUDA_TASK_PRIORITY", "2"}}), "CUDA_TASK_PRIORITY"));
-    CHECK(contains(error_of({{"XPU_PRIORITY", "high"}, {"CUDA_TASK_PRIORITY", "1"}}),
-                   "conflicting"));
+    CHECK(
+        contains(error_of({{"XPU_PRIORITY", "high"}, {"CUDA_TASK_PRIORITY", "1"}}), "conflicting"));
   }
   SECTION("the shared cache file makes the container one group") {
     auto a = load({{"CUDA_DEVICE_MEMORY_SHARED_CACHE", "/usr/local/vgpu/x.cache"}}).value();

@@ -50,8 +50,7 @@ Uuid uuid_of(std::uint8_t n) {
 
 }  // namespace
 
-TEST_CASE("the first process creates the segment, others attach to the same tables",
-          "[segment]") {
+TEST_CASE("the first process creates the segment, others attach to the same tables", "[segment]") {
   TempSegment t;
   auto a = open_or_die(t.name);
   auto b = open_or_die(t.name);
@@ -127,8 +126,7 @@ namespace {
   std::uint64_t held = 0;
   for (;;) {
     const std::uint64_t want = (rng() % 8 + 1) * MiB;
-    if (ledger.reserve(group, slot.value(), 0, want) == memquota::Admission::admitted)
-      held += want;
+    if (ledger.reserve(group, slot.value(), 0, want) == memquota::Admission::admitted) held += want;
     if (held > 20 * MiB || rng() % 3 == 0) {
       ledger.release(slot.value(), 0, held);
       held = 0;

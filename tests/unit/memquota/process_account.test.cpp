@@ -19,8 +19,7 @@ struct Fixture {
 };
 }  // namespace
 
-TEST_CASE("allocations settle to what the driver really used and free exactly that",
-          "[account]") {
+TEST_CASE("allocations settle to what the driver really used and free exactly that", "[account]") {
   Fixture f;
   auto& a = f.account;
   REQUIRE(a.reserve(0, 10 * MiB) == Admission::admitted);
@@ -72,8 +71,7 @@ TEST_CASE("pools are charged max(handed out, reserved)", "[account][pools]") {
   CHECK(a.group_usage(0) == 0);
 }
 
-TEST_CASE("graph memory and context footprints are charged as the driver holds them",
-          "[account]") {
+TEST_CASE("graph memory and context footprints are charged as the driver holds them", "[account]") {
   Fixture f;
   auto& a = f.account;
   a.settle_graph_memory(0, 20 * MiB);

@@ -4,7 +4,8 @@
 // one), so the few declarations we need are written here from NVIDIA's public documentation.
 // Sizes and offsets are pinned by static_asserts against the values measured on driver 580.
 // Each generation of a versioned entry point keeps its own layout: callers that resolve old names
-// (PyTorch, NCCL, pynvml) get the old structs, and a hook must answer in the layout it was asked in.
+// (PyTorch, NCCL, pynvml) get the old structs, and a hook must answer in the layout it was asked
+// in.
 #pragma once
 
 #include <stddef.h>
@@ -68,12 +69,14 @@ typedef struct nvmlUtilization_st {
 // Function types of the entry points xpushim calls or hooks (nvml.h has no typedefs for them).
 typedef nvmlReturn_t (*xpu_nvmlInit_v2_t)(void);
 typedef nvmlReturn_t (*xpu_nvmlDeviceGetHandleByUUID_t)(const char* uuid, nvmlDevice_t* device);
-typedef nvmlReturn_t (*xpu_nvmlDeviceGetUUID_t)(nvmlDevice_t device, char* uuid, unsigned int length);
+typedef nvmlReturn_t (*xpu_nvmlDeviceGetUUID_t)(nvmlDevice_t device, char* uuid,
+                                                unsigned int length);
 typedef nvmlReturn_t (*xpu_nvmlDeviceGetMemoryInfo_t)(nvmlDevice_t device, nvmlMemory_t* memory);
-typedef nvmlReturn_t (*xpu_nvmlDeviceGetMemoryInfo_v2_t)(nvmlDevice_t device, nvmlMemory_v2_t* memory);
+typedef nvmlReturn_t (*xpu_nvmlDeviceGetMemoryInfo_v2_t)(nvmlDevice_t device,
+                                                         nvmlMemory_v2_t* memory);
 typedef nvmlReturn_t (*xpu_nvmlDeviceGetComputeRunningProcesses_v3_t)(nvmlDevice_t device,
-                                                                     unsigned int* infoCount,
-                                                                     nvmlProcessInfo_t* infos);
+                                                                      unsigned int* infoCount,
+                                                                      nvmlProcessInfo_t* infos);
 
 #ifdef __cplusplus
 }  // extern "C"
