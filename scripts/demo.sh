@@ -4,7 +4,7 @@
 # uses the bundled simulated driver and says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${BUILD_DIR:-build}
+BUILD=$(realpath -m "${BUILD_DIR:-build}")
 if command -v apt-get >/dev/null && ! dpkg -s libboost-dev libfmt-dev catch2 cmake g++ >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq cmake g++ libboost-dev libfmt-dev catch2 >/dev/null
 fi
@@ -17,7 +17,7 @@ if ldconfig -p 2>/dev/null | grep -q 'libcuda.so.1' && command -v nvidia-smi >/d
   export XPU_NODE_SEGMENT="xpushim-demo-$$"
 else
   echo "== No NVIDIA driver on this machine: using the bundled SIMULATED driver (16 GiB device)."
-  export LD_LIBRARY_PATH="$PWD/$BUILD/fakes/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export LD_LIBRARY_PATH="$BUILD/fakes/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   export XPU_FAKE_STATE="/dev/shm/xpushim-demo-fake-$$" XPU_FAKE_TOTAL_MEM=$((16 << 30))
   export XPU_NODE_SEGMENT="xpushim-demo-$$"
 fi
