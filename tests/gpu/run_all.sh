@@ -359,7 +359,7 @@ stage_bench() {
   [[ $BASELINE != 1 ]] || export BENCH_AA=1
   run_case bench_micro "host cost of cuLaunchKernel, launch via cudart, 1 MiB alloc/free, cuMemGetInfo: no shim vs shim, 5 pairs" \
     -- bash "$REPO/bench/run_bench.sh" micro
-  run_case bench_train "PyTorch training step: no shim vs shim, 3 pairs" \
+  run_case bench_train "PyTorch training step (GPU-bound conv net, batch 256): no shim vs shim, 3 pairs" \
     -- bash "$REPO/bench/run_bench.sh" train
   if [[ ${XPUGPU_COMPUTE:-0} == 1 ]]; then
     run_case bench_compute "compute time-slice scenarios (bench/run_compute.sh)" timeout=300 \
