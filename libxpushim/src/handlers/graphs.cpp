@@ -9,36 +9,34 @@
 
 namespace xpu::shim::handlers {
 
-void settle_graph_memory() noexcept {
-  Runtime& rt = Runtime::get();
-  memquota::ProcessAccount* acct = rt.account();
+namespace {
+
+// Charges the graph pool of one device as the driver reports it now.
+void settle_graph_memory_of(int ordinal, std::uint32_t device) noexcept {
+  memquota::ProcessAccount* acct = Runtime::get().account();
   DriverApi& d = driver_api();
   if (acct == nullptr || d.device_get_graph_mem_attribute == nullptr) return;
-  int ordinal = 0;
-  const auto device = rt.current_device(&ordinal);
-  if (!device) return;
   RelaxedCaptureScope relaxed;
   cuuint64_t reserved = 0;
   if (d.device_get_graph_mem_attribute(static_cast<CUdevice>(ordinal),
                                        CU_GRAPH_MEM_ATTR_RESERVED_MEM_CURRENT,
                                        &reserved) == CUDA_SUCCESS)
-    acct->settle_graph_memory(*device, reserved);
+    acct->settle_graph_memory(device, reserved);
+}
+
+}  // namespace
+
+void settle_graph_memory() noexcept {
+  int ordinal = 0;
+  if (const auto device = Runtime::get().current_device(&ordinal))
+    settle_graph_memory_of(ordinal, *device);
 }
 
 CUresult graph_memory_trim(PFN_cuDeviceGraphMemTrim_v11040 real, CUdevice device) {
   const CUresult rc = real(device);
-  Runtime& rt = Runtime::get();
-  memquota::ProcessAccount* acct = rt.account();
-  DriverApi& d = driver_api();
-  const auto index = rt.device_of_ordinal(device);
-  if (rc != CUDA_SUCCESS || acct == nullptr || !index ||
-      d.device_get_graph_mem_attribute == nullptr)
-    return rc;
-  RelaxedCaptureScope relaxed;
-  cuuint64_t reserved = 0;
-  if (d.device_get_graph_mem_attribute(device, CU_GRAPH_MEM_ATTR_RESERVED_MEM_CURRENT, &reserved) ==
-      CUDA_SUCCESS)
-    acct->settle_graph_memory(*index, reserved);
+  if (rc != CUDA_SUCCESS) return rc;
+  if (const auto index = Runtime::get().device_of_ordinal(device))
+    settle_graph_memory_of(device, *index);
   return rc;
 }
 
