@@ -316,6 +316,10 @@ Result<Settings> load_settings(const EnvLookup& env) {
   if (auto s = load_hami(env, out); !s) return s.error();
   if (out.node_segment.empty()) out.node_segment = fmt::format("xpushim-u{}", ::getuid());
   if (!out.compute && !out.compute_source.empty()) out.compute_source.clear();
+  if (out.compute_mode == ComputeMode::cap && !out.compute)
+    return make_error(Errc::invalid_config,
+                      "XPU_COMPUTE_MODE=cap needs XPU_COMPUTE: a cap is a percentage of the GPU "
+                      "(set XPU_COMPUTE=N, 1 to 100, or drop the mode)");
   return out;
 }
 

@@ -200,6 +200,7 @@ void NodeSegment::initialise_locked() {
   std::memcpy(layout_->header.magic, kMagic, sizeof(kMagic));
   layout_->header.layout_major = kLayoutMajor;
   layout_->header.layout_minor = kLayoutMinor;
+  layout_->header.schedule_version = timeslice::kLayoutVersion;
   layout_->header.segment_bytes = sizeof(NodeLayout);
   layout_->header.created_unix_ns = unix_ns();
   for (auto& slot : layout_->slots) slot.group.store(kNoGroup, std::memory_order_relaxed);
@@ -229,14 +230,16 @@ Status NodeSegment::check_header() const {
                       fmt::format("{} is not an xpushim node segment (bad magic); set "
                                   "XPU_NODE_SEGMENT to another name",
                                   path));
-  if (h.layout_major != kLayoutMajor || h.segment_bytes != sizeof(NodeLayout))
+  if (h.layout_major != kLayoutMajor || h.segment_bytes != sizeof(NodeLayout) ||
+      h.schedule_version != timeslice::kLayoutVersion)
     return make_error(
         Errc::incompatible,
-        fmt::format("{} has segment layout {}.{} ({} bytes) but this xpushim uses {}.{} ({} "
-                    "bytes); refusing to misread it. Stop the xpushim processes of the other "
+        fmt::format("{} has segment layout {}.{}/s{} ({} bytes) but this xpushim uses {}.{}/s{} "
+                    "({} bytes); refusing to misread it. Stop the xpushim processes of the other "
                     "version (or remove {} when none run), or set XPU_NODE_SEGMENT",
-                    path, h.layout_major, h.layout_minor, h.segment_bytes, kLayoutMajor,
-                    kLayoutMinor, sizeof(NodeLayout), path));
+                    path, h.layout_major, h.layout_minor, h.schedule_version, h.segment_bytes,
+                    kLayoutMajor, kLayoutMinor, timeslice::kLayoutVersion, sizeof(NodeLayout),
+                    path));
   return Ok{};
 }
 
@@ -271,7 +274,8 @@ Result<std::uint32_t> NodeSegment::device_index(const Uuid& uuid, std::uint64_t 
 }
 
 Result<std::uint32_t> NodeSegment::claim_slot(std::string_view group_name,
-                                              const ProcessIdentity& me) {
+                                              const ProcessIdentity& me,
+                                              const SlotCompute& compute) {
   for (int pass = 0; pass < 2; ++pass) {
     for (std::uint32_t i = 0; i < kMaxSlots; ++i) {
       SlotEntry& s = layout_->slots[i];
@@ -290,6 +294,10 @@ Result<std::uint32_t> NodeSegment::claim_slot(std::string_view group_name,
       s.start_time_ticks = me.start_time_ticks;
       s.joined_unix_ns = unix_ns();
       copy_name(s.comm, sizeof(s.comm), me.comm);
+      s.arbitrated = compute.arbitrated ? 1 : 0;
+      s.compute_percent = compute.percent;
+      s.compute_mode = compute.mode;
+      s.priority = compute.priority;
       auto group = join_group_locked(group_name);
       if (!group) {
         s.state.store(static_cast<std::uint32_t>(EntryState::free));

@@ -30,6 +30,13 @@ bool load_driver_api() noexcept {
     bind(d.device_get, lib, "cuDeviceGet");
     bind(d.device_get_uuid, lib, "cuDeviceGetUuid_v2");
     bind(d.ctx_get_device, lib, "cuCtxGetDevice");
+    bind(d.ctx_get_current, lib, "cuCtxGetCurrent");
+    bind(d.event_create, lib, "cuEventCreate");
+    bind(d.event_destroy, lib, "cuEventDestroy_v2");
+    bind(d.event_record, lib, "cuEventRecord");
+    bind(d.event_query, lib, "cuEventQuery");
+    bind(d.event_elapsed, lib, "cuEventElapsedTime_v2");
+    bind(d.event_elapsed, lib, "cuEventElapsedTime");  // drivers before 12.8
     bind(d.primary_ctx_get_state, lib, "cuDevicePrimaryCtxGetState");
     bind(d.stream_is_capturing, lib, "cuStreamIsCapturing");
     bind(d.stream_is_capturing_ptsz, lib, "cuStreamIsCapturing_ptsz");
@@ -41,6 +48,10 @@ bool load_driver_api() noexcept {
     bind(d.mipmapped_array_get_memory_requirements, lib, "cuMipmappedArrayGetMemoryRequirements");
     ok = d.device_get_count != nullptr && d.device_get != nullptr && d.device_get_uuid != nullptr &&
          d.ctx_get_device != nullptr;
+    d.events_usable = d.ctx_get_current != nullptr && d.event_create != nullptr &&
+                      d.event_destroy != nullptr && d.event_record != nullptr &&
+                      d.event_query != nullptr && d.event_elapsed != nullptr &&
+                      d.stream_is_capturing != nullptr;
   });
   return ok;
 }

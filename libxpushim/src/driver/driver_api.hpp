@@ -14,6 +14,13 @@ struct DriverApi {
   PFN_cuDeviceGet_v2000 device_get = nullptr;
   PFN_cuDeviceGetUuid_v11040 device_get_uuid = nullptr;
   PFN_cuCtxGetDevice_v2000 ctx_get_device = nullptr;
+  PFN_cuCtxGetCurrent_v4000 ctx_get_current = nullptr;
+  PFN_cuEventCreate_v2000 event_create = nullptr;
+  PFN_cuEventDestroy_v4000 event_destroy = nullptr;
+  PFN_cuEventRecord_v2000 event_record = nullptr;  // per-thread streams are passed explicitly
+  PFN_cuEventQuery_v2000 event_query = nullptr;
+  PFN_cuEventElapsedTime_v12080 event_elapsed = nullptr;
+  bool events_usable = false;  // all of the above and the capture query: launches can be tracked
   PFN_cuDevicePrimaryCtxGetState_v7000 primary_ctx_get_state = nullptr;
   PFN_cuStreamIsCapturing_v10000 stream_is_capturing = nullptr;
   PFN_cuStreamIsCapturing_v10000_ptsz stream_is_capturing_ptsz = nullptr;

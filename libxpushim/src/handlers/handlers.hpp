@@ -139,6 +139,36 @@ CUresult mipmapped_array_create(PFN_cuMipmappedArrayCreate_v5000 real, CUmipmapp
 CUresult array_destroy(PFN_cuArrayDestroy_v2000 real, CUarray array);
 CUresult mipmapped_array_destroy(PFN_cuMipmappedArrayDestroy_v5000 real, CUmipmappedArray array);
 
+// ---- kernel and graph launches: the compute gate (launches.cpp) ----
+// begin: may wait for the device; end: tracks the launch's completion when the gate asked to.
+// The per-thread default stream (stream 0 through a _ptsz export) is made explicit, so events
+// recorded for it land on the same stream.
+struct LaunchTicket {
+  void* gate = nullptr;  // compute::DeviceGate*; null: not arbitrated, nothing to do after
+  bool tracked = false;
+  CUstream stream = nullptr;
+};
+LaunchTicket launch_begin(CUstream stream, Stream variant) noexcept;
+void launch_end(const LaunchTicket& ticket, CUresult rc) noexcept;
+
+// cuLaunchKernel and cuLaunchCooperativeKernel: the stream is their 9th parameter.
+template <Stream S, class Fn, class... A>
+CUresult launch_kernel(Fn real, A... args) {
+  const LaunchTicket t = launch_begin(std::get<8>(std::tie(args...)), S);
+  const CUresult rc = real(args...);
+  launch_end(t, rc);
+  return rc;
+}
+template <Stream S, class Fn>
+CUresult launch_kernel_ex(Fn real, const CUlaunchConfig* config, CUfunction f, void** params,
+                          void** extra) {
+  if (config == nullptr) return real(config, f, params, extra);  // the driver's own error
+  const LaunchTicket t = launch_begin(config->hStream, S);
+  const CUresult rc = real(config, f, params, extra);
+  launch_end(t, rc);
+  return rc;
+}
+
 // ---- graph memory (graphs.cpp) ----
 void settle_graph_memory() noexcept;
 template <class Fn, class... A>
@@ -148,6 +178,15 @@ CUresult graph_memory_event(Fn real, A... args) {
   return rc;
 }
 CUresult graph_memory_trim(PFN_cuDeviceGraphMemTrim_v11040 real, CUdevice device);
+// cuGraphLaunch: gated like a kernel, then its memory settled.
+template <Stream S, class Fn>
+CUresult graph_launch(Fn real, CUgraphExec exec, CUstream stream) {
+  const LaunchTicket t = launch_begin(stream, S);
+  const CUresult rc = real(exec, stream);
+  launch_end(t, rc);
+  if (rc == CUDA_SUCCESS) settle_graph_memory();
+  return rc;
+}
 
 // ---- contexts (contexts.cpp) ----
 CUresult primary_ctx_retain(PFN_cuDevicePrimaryCtxRetain_v7000 real, CUcontext* ctx,

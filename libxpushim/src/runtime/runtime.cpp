@@ -21,6 +21,16 @@ std::int64_t now_ns() {
       .count();
 }
 
+// The settings' priority (high first) as the scheduler's (numeric order = precedence).
+timeslice::Priority to_timeslice(Priority p) {
+  switch (p) {
+    case Priority::high: return timeslice::Priority::kHigh;
+    case Priority::low: return timeslice::Priority::kLow;
+    case Priority::normal: break;
+  }
+  return timeslice::Priority::kNormal;
+}
+
 constexpr std::int64_t kReclaimIntervalNs = 100'000'000;  // memory queries reap at most 10x/s
 
 }  // namespace
@@ -71,7 +81,7 @@ Mode Runtime::initialise_locked() {
   static std::once_flag atfork_once;
   std::call_once(atfork_once, [] { ::pthread_atfork(nullptr, nullptr, &after_fork_in_child); });
 
-  if (settings_.mem_limit.empty() && !settings_.compute) {
+  if (settings_.mem_limit.empty() && !settings_.arbitrated()) {
     log(LogLevel::info, "no quota or compute limit set: passing every call through");
     mode_.store(Mode::inert, std::memory_order_release);
     return Mode::inert;
@@ -93,7 +103,11 @@ Mode Runtime::initialise_locked() {
   const std::string group = settings_.group.empty()
                                 ? fmt::format("pid-{}-{}", me.pid, me.start_time_ticks)
                                 : settings_.group;
-  auto slot = segment_->claim_slot(group, me);
+  const coordinator::SlotCompute slot_compute{
+      settings_.arbitrated(), static_cast<std::uint8_t>(settings_.compute.value_or(0)),
+      static_cast<std::uint8_t>(settings_.compute_mode),
+      static_cast<std::uint8_t>(settings_.priority)};
+  auto slot = segment_->claim_slot(group, me, slot_compute);
   if (!slot) return fail(slot.error().message);
 
   DriverApi& d = driver_api();
@@ -132,10 +146,36 @@ Mode Runtime::initialise_locked() {
   account_.store(
       new memquota::ProcessAccount(segment_->layout().ledger, slot.value(), segment_->own_group()),
       std::memory_order_release);
+  if (settings_.arbitrated()) start_compute(slot.value());
   log(LogLevel::info, "group '{}', slot {}, node segment /dev/shm/{}", group, slot.value(),
       settings_.node_segment);
   mode_.store(Mode::enforcing, std::memory_order_release);
   return Mode::enforcing;
+}
+
+void Runtime::start_compute(std::uint32_t slot) {
+  compute::JoinSpec spec;
+  spec.group = segment_->own_group();
+  spec.share_percent = settings_.compute.value_or(100);
+  spec.mode =
+      settings_.compute_mode == ComputeMode::cap ? timeslice::Mode::kCap : timeslice::Mode::kShare;
+  spec.priority = to_timeslice(settings_.priority);
+  auto* gates = new compute::Gates(*segment_, slot, spec);
+  for (int ordinal = 0; ordinal < device_count_; ++ordinal)
+    if (const auto device = device_of_ordinal(ordinal)) gates->add_device(ordinal, *device);
+  compute_.store(gates, std::memory_order_release);
+  // A normal exit hands the device on at once instead of when our leases run out.
+  static std::once_flag atexit_once;
+  std::call_once(atexit_once, [] {
+    std::atexit([] {
+      if (compute::Gates* g = get().compute()) g->leave_all();
+    });
+  });
+  log(LogLevel::info, "compute: {} (weight {}), priority {}, on {} device(s)",
+      settings_.compute ? fmt::format("{}% {}", *settings_.compute,
+                                      to_string(settings_.compute_mode))
+                        : std::string("no percentage"),
+      spec.share_percent, to_string(settings_.priority), device_count_);
 }
 
 void Runtime::after_fork_in_child() noexcept {
@@ -147,6 +187,7 @@ void Runtime::after_fork_in_child() noexcept {
     (void)rt.segment_.release();  // leaked: the mapping stays valid and harmless
   }
   rt.account_.store(nullptr);  // leaked for the same reason
+  rt.compute_.store(nullptr);  // its watcher thread does not exist in the child
   rt.mode_.store(Mode::unset);
   new (&rt.init_mu_) std::mutex();  // a parent thread may have held it at fork time
 }

@@ -5,7 +5,7 @@
 // Modes:
 //   unset          nothing happened yet (or a forked child that has not used CUDA)
 //   inert          no quota or compute setting: every call passes straight through
-//   enforcing      quotas apply
+//   enforcing      quotas and/or compute arbitration apply
 //   misconfigured  a setting is invalid or cannot be enforced: CUDA initialisation fails with
 //                  the message already printed. Never "unlimited".
 #pragma once
@@ -18,6 +18,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "compute/gates.hpp"
 #include "cuda_api.hpp"
 #include "xpu/common/settings.hpp"
 #include "xpu/coordinator/segment.hpp"
@@ -38,6 +39,8 @@ class Runtime {
   static constexpr CUresult kConfigError = CUDA_ERROR_INVALID_VALUE;
 
   memquota::ProcessAccount* account() noexcept { return account_.load(std::memory_order_acquire); }
+  // Compute gates; nullptr unless this process takes part in compute arbitration.
+  compute::Gates* compute() noexcept { return compute_.load(std::memory_order_acquire); }
 
   // Node device index of the calling thread's current context, or of a CUDA ordinal.
   std::optional<std::uint32_t> current_device(int* ordinal_out = nullptr) noexcept;
@@ -72,6 +75,7 @@ class Runtime {
   Runtime() = default;
   Mode initialise() noexcept;
   Mode initialise_locked();
+  void start_compute(std::uint32_t slot);
   Mode fail(const std::string& message) noexcept;
   static void after_fork_in_child() noexcept;
 
@@ -80,6 +84,7 @@ class Runtime {
   Settings settings_;
   std::unique_ptr<coordinator::NodeSegment> segment_;
   std::atomic<memquota::ProcessAccount*> account_{nullptr};
+  std::atomic<compute::Gates*> compute_{nullptr};
   std::array<std::int32_t, kMaxDevices> ordinal_to_device_{};  // -1 = not registered
   std::array<Uuid, kMaxDevices> ordinal_uuid_{};
   int device_count_ = 0;

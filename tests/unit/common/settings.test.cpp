@@ -114,7 +114,12 @@ TEST_CASE("other options parse strictly", "[settings]") {
     CAPTURE(bad);
     CHECK(contains(error_of({{"XPU_COMPUTE", bad}}), "XPU_COMPUTE"));
   }
-  CHECK(load({{"XPU_COMPUTE_MODE", "cap"}}).value().compute_mode == ComputeMode::cap);
+  CHECK(load({{"XPU_COMPUTE", "20"}, {"XPU_COMPUTE_MODE", "cap"}}).value().compute_mode ==
+        ComputeMode::cap);
+  // A cap without a percentage is refused, never "unlimited".
+  const auto lone_cap = load({{"XPU_COMPUTE_MODE", "cap"}});
+  REQUIRE_FALSE(lone_cap.ok());
+  CHECK(contains(lone_cap.error().message, "XPU_COMPUTE_MODE=cap needs XPU_COMPUTE"));
   CHECK(contains(error_of({{"XPU_COMPUTE_MODE", "hard"}}), "share or cap"));
   CHECK(load({{"XPU_PRIORITY", "high"}}).value().priority == Priority::high);
   CHECK(contains(error_of({{"XPU_PRIORITY", "urgent"}}), "high, normal or low"));

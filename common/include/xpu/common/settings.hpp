@@ -50,6 +50,10 @@ struct Settings {
   LogLevel log_level = LogLevel::warn;
   std::string node_segment;  // never empty after load_settings
 
+  // Takes part in compute arbitration: a share/cap or a priority was set. Without a share it
+  // competes with weight 100.
+  bool arbitrated() const { return compute.has_value() || !priority_source.empty(); }
+
   // Which variable set each field (for messages and the info dump); empty = default.
   std::string mem_limit_source, group_source, compute_source, priority_source;
 };

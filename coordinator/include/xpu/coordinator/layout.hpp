@@ -15,11 +15,12 @@
 
 #include "xpu/common/node_limits.hpp"
 #include "xpu/memquota/ledger.hpp"
+#include "xpu/timeslice/schedule_table.hpp"
 
 namespace xpu::coordinator {
 
 inline constexpr char kMagic[8] = {'X', 'P', 'U', 'S', 'H', 'I', 'M', '\0'};
-inline constexpr std::uint32_t kLayoutMajor = 1;
+inline constexpr std::uint32_t kLayoutMajor = 2;
 inline constexpr std::uint32_t kLayoutMinor = 0;
 
 enum class EntryState : std::uint32_t { free = 0, claiming = 1, ready = 2 };
@@ -29,7 +30,7 @@ struct SegmentHeader {
   std::atomic<std::uint32_t> ready;  // 1 once the creator has written the header
   std::uint32_t layout_major;
   std::uint32_t layout_minor;
-  std::uint32_t reserved0;
+  std::uint32_t schedule_version;  // timeslice::kLayoutVersion: the schedules' field meanings
   std::uint64_t segment_bytes;
   std::uint64_t created_unix_ns;
 };
@@ -60,20 +61,26 @@ struct SlotEntry {
   std::uint64_t start_time_ticks;  // /proc/self/stat field 22, with pid it names the process
   std::uint64_t joined_unix_ns;
   char comm[32];
-  // Compute settings (issue 3): whole percent 0 = none, ComputeMode, Priority.
+  // Compute settings, written before the slot is published (for status; the scheduler keeps its
+  // own copy in the schedules). `arbitrated` = 1 when the process takes part in compute
+  // arbitration; compute_percent 0 = no percentage set (weight 100); ComputeMode; xpu::Priority.
+  std::uint8_t arbitrated;
   std::uint8_t compute_percent;
   std::uint8_t compute_mode;
   std::uint8_t priority;
-  std::uint8_t reserved[5];
+  std::uint8_t reserved[4];
 };
 inline constexpr std::uint32_t kNoGroup = ~std::uint32_t{0};
 
+// Device, group and slot indices are the same in every table: the ledger's and the schedules'
+// rows are indexed by the registry's device / group / slot numbers.
 struct NodeLayout {
   SegmentHeader header;
   DeviceEntry devices[kMaxDevices];
   GroupEntry groups[kMaxGroups];
   SlotEntry slots[kMaxSlots];
   memquota::LedgerTable ledger;
+  timeslice::DeviceSchedule schedules[kMaxDevices];  // compute arbitration, one per device
 };
 
 // Byte offsets of the advisory (OFD) locks on the segment file. The kernel drops them when their
@@ -93,8 +100,17 @@ static_assert(sizeof(GroupEntry) == 72, "bump kLayoutMajor: GroupEntry changed")
 static_assert(sizeof(SlotEntry) == 72, "bump kLayoutMajor: SlotEntry changed");
 static_assert(offsetof(NodeLayout, devices) == 40, "bump kLayoutMajor: NodeLayout changed");
 static_assert(offsetof(NodeLayout, ledger) % 8 == 0);
-static_assert(sizeof(NodeLayout) == 40 + 32 * kMaxDevices + 72 * kMaxGroups + 72 * kMaxSlots +
-                                        sizeof(memquota::LedgerTable),
+static_assert(offsetof(NodeLayout, schedules) % 64 == 0);
+static_assert(offsetof(NodeLayout, schedules) ==
+                  (40 + 32 * kMaxDevices + 72 * kMaxGroups + 72 * kMaxSlots +
+                   sizeof(memquota::LedgerTable) + 63) /
+                      64 * 64,
               "bump kLayoutMajor: NodeLayout changed");
+static_assert(sizeof(NodeLayout) ==
+                  offsetof(NodeLayout, schedules) + kMaxDevices * sizeof(timeslice::DeviceSchedule),
+              "bump kLayoutMajor: NodeLayout changed");
+static_assert(timeslice::kMaxSlots == kMaxSlots && timeslice::kMaxGroups == kMaxGroups &&
+                  timeslice::kMaxDevices == kMaxDevices,
+              "the schedules are indexed by registry numbers");
 
 }  // namespace xpu::coordinator

@@ -30,6 +30,14 @@ struct ProcessIdentity {
   static ProcessIdentity current();
 };
 
+// What status shows of a process's compute settings (see SlotEntry).
+struct SlotCompute {
+  bool arbitrated = false;
+  std::uint8_t percent = 0;  // 0 = none set
+  std::uint8_t mode = 0;     // ComputeMode
+  std::uint8_t priority = 1;  // xpu::Priority (normal)
+};
+
 class NodeSegment {
  public:
   // Opens /dev/shm/<name>, creating and initialising it when absent. Refuses a segment of
@@ -42,13 +50,18 @@ class NodeSegment {
   NodeSegment& operator=(const NodeSegment&) = delete;
 
   NodeLayout& layout() { return *layout_; }
+  // The compute schedule of a registered device (index from device_index).
+  timeslice::DeviceSchedule& schedule(std::uint32_t device) {
+    return layout_->schedules[device % kMaxDevices];
+  }
   const std::string& name() const { return name_; }
 
   // The device's index in the segment, registering it on first sight.
   Result<std::uint32_t> device_index(const Uuid& uuid, std::uint64_t physical_bytes);
 
   // Claims a slot for this process and joins (or creates) the named group.
-  Result<std::uint32_t> claim_slot(std::string_view group_name, const ProcessIdentity& me);
+  Result<std::uint32_t> claim_slot(std::string_view group_name, const ProcessIdentity& me,
+                                   const SlotCompute& compute = {});
   std::optional<std::uint32_t> own_slot() const { return slot_; }
   std::uint32_t own_group() const { return group_; }
 

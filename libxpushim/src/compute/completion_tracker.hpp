@@ -1,0 +1,71 @@
+// GPU time of this process's tracked launches on one device, measured from completion events.
+//
+// After each tracked launch the gate records an event on the launch's stream; a launch that
+// started from idle (nothing of ours in flight on the device) also gets an event just before it.
+// The watcher (and a launch thread told to wait for its own completions) polls the events in
+// submission order. A completed launch is charged:
+//   - from idle: elapsed(pre-event, post-event);
+//   - otherwise: elapsed(latest completion seen so far, post-event), at least 0.
+// Summed, that is the union of the intervals in which this process had work on the GPU, so
+// concurrent streams are not counted twice. The scheduler's exclusive hand-over keeps other
+// processes' work out of those intervals.
+//
+// Events are created timing-enabled, once, per context, and reused. All driver calls the
+// tracker makes run in RELAXED capture mode, so they never disturb another thread's capture.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "cuda_api.hpp"
+
+namespace xpu::shim::compute {
+
+struct Completions {
+  std::uint32_t launches = 0;  // tracked launches that finished (or were dropped)
+  std::uint64_t gpu_ns = 0;    // the GPU time they took
+  bool any() const { return launches > 0; }
+};
+
+class CompletionTracker {
+ public:
+  static constexpr std::size_t kCapacity = 4096;  // > Tunables::max_inflight_launches
+
+  // Before a tracked launch on `stream` (the current context's). `from_idle`: nothing of ours
+  // is in flight on this device. Returns false when no event can be recorded (the launch then
+  // goes untracked).
+  bool prepare(CUstream stream, bool from_idle) noexcept;
+  // After the launch: `launched` says whether the driver accepted it. Returns whether a record
+  // was queued (it must then be reported by poll()).
+  bool commit(CUstream stream, bool launched) noexcept;
+  // Reports what completed since the last poll, in submission order.
+  Completions poll() noexcept;
+  bool full() const noexcept;
+
+ private:
+  struct Record {
+    CUcontext ctx = nullptr;
+    CUevent pre = nullptr;   // null unless the launch started from idle
+    CUevent post = nullptr;
+  };
+  struct Pool {
+    CUcontext ctx = nullptr;
+    std::vector<CUevent> free;
+  };
+  CUevent take_event(CUcontext ctx) noexcept;  // mu_ held
+  void give_back(const Record& r) noexcept;    // mu_ held
+  std::uint64_t measure(const Record& r, bool* newest) noexcept;  // mu_ held
+
+  mutable std::mutex mu_;
+  std::array<Record, kCapacity> ring_{};
+  std::size_t head_ = 0, size_ = 0;
+  std::vector<Pool> pools_;
+  CUevent last_done_ = nullptr;  // latest completion seen (kept out of the pool while held)
+  CUcontext last_done_ctx_ = nullptr;
+  // The launch being prepared, per thread (a launch thread prepares and commits in one call).
+  static thread_local Record pending_;
+};
+
+}  // namespace xpu::shim::compute

@@ -1,0 +1,97 @@
+#include "compute/device_gate.hpp"
+
+#include <time.h>
+
+#include <cerrno>
+
+#include <mutex>
+
+#include "driver/driver_api.hpp"
+#include "xpu/timeslice/clock.hpp"
+
+namespace xpu::shim::compute {
+using timeslice::Nanos;
+
+void sleep_until(Nanos when) noexcept {
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(when / 1'000'000'000);
+  ts.tv_nsec = static_cast<long>(when % 1'000'000'000);
+  while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+  }
+}
+
+bool stream_capturing(CUstream stream) noexcept {
+  const auto is_capturing = driver_api().stream_is_capturing;
+  if (is_capturing == nullptr) return true;
+  CUstreamCaptureStatus status = CU_STREAM_CAPTURE_STATUS_NONE;
+  // An error here (e.g. the legacy stream while another stream captures) means we must not
+  // record on this stream either.
+  return is_capturing(stream, &status) != CUDA_SUCCESS || status != CU_STREAM_CAPTURE_STATUS_NONE;
+}
+
+DeviceGate::DeviceGate(timeslice::DeviceSchedule& table, std::uint32_t slot, const JoinSpec& spec,
+                       timeslice::Liveness alive) noexcept
+    : arbiter_(table, slot, timeslice::Tunables{}, alive), spec_(spec) {}
+
+Ticket DeviceGate::before(CUstream stream) noexcept {
+  Ticket t{false, stream};
+  if (!joined_.load(std::memory_order_acquire)) [[unlikely]] {
+    if (left_.load(std::memory_order_acquire)) return t;
+    // Joining twice (two threads' first launches) only renews the configuration.
+    arbiter_.join(timeslice::monotonic_now_ns(), spec_.group, spec_.share_percent, spec_.mode,
+                  spec_.priority);
+    joined_.store(true, std::memory_order_release);
+  }
+  bool capture_checked = false;
+  for (;;) {
+    const timeslice::Decision d = arbiter_.before_launch(timeslice::monotonic_now_ns());
+    if (d.go()) {
+      if (!d.track) return t;
+      break;
+    }
+    if (!capture_checked) {
+      capture_checked = true;
+      if (stream_capturing(stream)) return t;  // recorded into a graph: nothing runs now
+    }
+    // Waits about our own queued work (in-flight bound, cap budget, a drain) end when our
+    // completions are reported: look at them first, and ask again at once if any came in.
+    if (d.reason != timeslice::WaitReason::kOtherHolder &&
+        report(timeslice::monotonic_now_ns()))
+      continue;
+    sleep_until(d.retry_at_ns);
+  }
+  if (!capture_checked && stream_capturing(stream)) return t;
+  t.tracked = tracker_.prepare(stream, arbiter_.inflight_launches() == 0);
+  return t;
+}
+
+void DeviceGate::after(const Ticket& ticket, CUresult rc) noexcept {
+  if (!ticket.tracked) return;
+  const bool launched = rc == CUDA_SUCCESS;
+  // Count it in flight before the record is visible to the watcher, so that its completion can
+  // never be reported ahead of its launch.
+  if (launched) arbiter_.on_launch(timeslice::monotonic_now_ns());
+  if (!tracker_.commit(ticket.stream, launched) && launched)
+    arbiter_.on_complete(timeslice::monotonic_now_ns(), 1, 0);  // untracked after all
+}
+
+bool DeviceGate::report(Nanos now) noexcept {
+  const Completions c = tracker_.poll();
+  if (!c.any()) return false;
+  arbiter_.on_complete(now, c.launches, c.gpu_ns);
+  return true;
+}
+
+Nanos DeviceGate::service(Nanos now) noexcept {
+  if (!joined_.load(std::memory_order_acquire)) return now + 50'000'000;
+  report(now);
+  return arbiter_.tick(now);
+}
+
+void DeviceGate::leave() noexcept {
+  left_.store(true, std::memory_order_release);
+  if (joined_.exchange(false, std::memory_order_acq_rel))
+    arbiter_.leave(timeslice::monotonic_now_ns());
+}
+
+}  // namespace xpu::shim::compute

@@ -1,0 +1,85 @@
+#include "compute/gates.hpp"
+
+#include <algorithm>
+#include <thread>
+
+#include "driver/driver_api.hpp"
+#include "xpu/common/log.hpp"
+#include "xpu/coordinator/segment.hpp"
+#include "xpu/timeslice/clock.hpp"
+
+namespace xpu::shim::compute {
+namespace {
+
+bool slot_alive(void* segment, std::uint32_t slot) noexcept {
+  try {
+    return static_cast<coordinator::NodeSegment*>(segment)->slot_alive(slot);
+  } catch (...) {
+    return true;  // unknown: never reclaim on a guess
+  }
+}
+
+}  // namespace
+
+Gates::Gates(coordinator::NodeSegment& segment, std::uint32_t slot, const JoinSpec& spec) noexcept
+    : segment_(segment), slot_(slot), spec_(spec) {}
+
+void Gates::add_device(int ordinal, std::uint32_t device) noexcept {
+  if (ordinal < 0 || ordinal >= static_cast<int>(kMaxDevices)) return;
+  by_ordinal_[static_cast<std::size_t>(ordinal)] = std::make_unique<DeviceGate>(
+      segment_.schedule(device), slot_, spec_, timeslice::Liveness(&slot_alive, &segment_));
+  ordinals_ = std::max(ordinals_, ordinal + 1);
+}
+
+DeviceGate* Gates::current() noexcept {
+  DeviceGate* gate = nullptr;
+  if (ordinals_ == 1) {
+    gate = by_ordinal_[0].get();  // one visible device: no need to ask the driver which
+  } else {
+    CUdevice dev = 0;
+    if (driver_api().ctx_get_device(&dev) != CUDA_SUCCESS || dev < 0 || dev >= ordinals_)
+      return nullptr;
+    gate = by_ordinal_[static_cast<std::size_t>(dev)].get();
+  }
+  if (gate != nullptr && !watcher_started_.load(std::memory_order_acquire)) [[unlikely]]
+    start_watcher();
+  return gate;
+}
+
+void Gates::start_watcher() noexcept {
+  if (watcher_started_.exchange(true, std::memory_order_acq_rel)) return;
+  try {
+    std::thread([this] { watch(); }).detach();
+  } catch (const std::exception& e) {
+    // Without a watcher, tracked launches are never reported: give up arbitration rather than
+    // stall (fail open on our own fault), and say so.
+    log(LogLevel::error, "cannot start the compute watcher thread ({}); compute shares are NOT "
+                         "enforced", e.what());
+    leave_all();
+  }
+}
+
+void Gates::watch() noexcept {
+  // The watcher only polls events and computes; RELAXED keeps its driver calls legal while an
+  // application thread captures a graph in GLOBAL mode.
+  if (const auto exchange = driver_api().exchange_capture_mode; exchange != nullptr) {
+    CUstreamCaptureMode mode = CU_STREAM_CAPTURE_MODE_RELAXED;
+    exchange(&mode);
+  }
+  for (;;) {
+    const timeslice::Nanos now = timeslice::monotonic_now_ns();
+    timeslice::Nanos next = now + 50'000'000;
+    for (int i = 0; i < ordinals_; ++i) {
+      if (DeviceGate* g = by_ordinal_[static_cast<std::size_t>(i)].get(); g != nullptr)
+        next = std::min(next, g->service(now));
+    }
+    sleep_until(next);
+  }
+}
+
+void Gates::leave_all() noexcept {
+  for (auto& g : by_ordinal_)
+    if (g) g->leave();
+}
+
+}  // namespace xpu::shim::compute
