@@ -1,12 +1,22 @@
 #include "compute/completion_tracker.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "driver/driver_api.hpp"
 
 namespace xpu::shim::compute {
 
 thread_local CompletionTracker::Record CompletionTracker::pending_{};
+
+namespace {
+
+// cuEventElapsedTime's float milliseconds (about 0.5 us resolution), rounded to ns.
+std::uint64_t to_ns(float ms) noexcept {
+  return static_cast<std::uint64_t>(std::llround(static_cast<double>(ms) * 1e6));
+}
+
+}  // namespace
 
 CUevent CompletionTracker::take_event(CUcontext ctx) noexcept {
   auto it = std::find_if(pools_.begin(), pools_.end(), [&](const Pool& p) { return p.ctx == ctx; });
@@ -83,17 +93,16 @@ std::uint64_t CompletionTracker::measure(const Record& r, bool* newest) noexcept
   // tells whether this completion is the newest (a launch on another stream may finish first).
   *newest = true;
   float since_last_ms = 0.0F;
-  const bool have_last = last_done_ != nullptr && last_done_ctx_ == r.ctx &&
-                         driver_api().event_elapsed(&since_last_ms, last_done_, r.post) ==
-                             CUDA_SUCCESS;
+  const bool have_last =
+      last_done_ != nullptr && last_done_ctx_ == r.ctx &&
+      driver_api().event_elapsed(&since_last_ms, last_done_, r.post) == CUDA_SUCCESS;
   if (have_last) *newest = since_last_ms >= 0.0F;
   if (r.pre != nullptr) {
     float ms = 0.0F;
     if (driver_api().event_elapsed(&ms, r.pre, r.post) == CUDA_SUCCESS)
-      return ms > 0.0F ? static_cast<std::uint64_t>(static_cast<double>(ms) * 1e6) : 0;
+      return ms > 0.0F ? to_ns(ms) : 0;
   }
-  if (have_last && since_last_ms > 0.0F)
-    return static_cast<std::uint64_t>(static_cast<double>(since_last_ms) * 1e6);
+  if (have_last && since_last_ms > 0.0F) return to_ns(since_last_ms);
   return 0;
 }
 

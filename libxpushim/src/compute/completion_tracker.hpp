@@ -47,15 +47,15 @@ class CompletionTracker {
  private:
   struct Record {
     CUcontext ctx = nullptr;
-    CUevent pre = nullptr;   // null unless the launch started from idle
+    CUevent pre = nullptr;  // null unless the launch started from idle
     CUevent post = nullptr;
   };
   struct Pool {
     CUcontext ctx = nullptr;
     std::vector<CUevent> free;
   };
-  CUevent take_event(CUcontext ctx) noexcept;  // mu_ held
-  void give_back(const Record& r) noexcept;    // mu_ held
+  CUevent take_event(CUcontext ctx) noexcept;                     // mu_ held
+  void give_back(const Record& r) noexcept;                       // mu_ held
   std::uint64_t measure(const Record& r, bool* newest) noexcept;  // mu_ held
 
   mutable std::mutex mu_;

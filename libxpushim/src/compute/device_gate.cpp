@@ -55,8 +55,7 @@ Ticket DeviceGate::before(CUstream stream) noexcept {
     }
     // Waits about our own queued work (in-flight bound, cap budget, a drain) end when our
     // completions are reported: look at them first, and ask again at once if any came in.
-    if (d.reason != timeslice::WaitReason::kOtherHolder &&
-        report(timeslice::monotonic_now_ns()))
+    if (d.reason != timeslice::WaitReason::kOtherHolder && report(timeslice::monotonic_now_ns()))
       continue;
     sleep_until(d.retry_at_ns);
   }

@@ -53,8 +53,10 @@ void Gates::start_watcher() noexcept {
   } catch (const std::exception& e) {
     // Without a watcher, tracked launches are never reported: give up arbitration rather than
     // stall (fail open on our own fault), and say so.
-    log(LogLevel::error, "cannot start the compute watcher thread ({}); compute shares are NOT "
-                         "enforced", e.what());
+    log(LogLevel::error,
+        "cannot start the compute watcher thread ({}); compute shares are NOT "
+        "enforced",
+        e.what());
     leave_all();
   }
 }
@@ -69,12 +71,25 @@ void Gates::watch() noexcept {
   for (;;) {
     const timeslice::Nanos now = timeslice::monotonic_now_ns();
     timeslice::Nanos next = now + 50'000'000;
-    for (int i = 0; i < ordinals_; ++i) {
-      if (DeviceGate* g = by_ordinal_[static_cast<std::size_t>(i)].get(); g != nullptr)
-        next = std::min(next, g->service(now));
+    servicing_.store(true, std::memory_order_seq_cst);
+    if (!stopping_.load(std::memory_order_seq_cst)) {
+      for (int i = 0; i < ordinals_; ++i) {
+        if (DeviceGate* g = by_ordinal_[static_cast<std::size_t>(i)].get(); g != nullptr)
+          next = std::min(next, g->service(now));
+      }
     }
+    servicing_.store(false, std::memory_order_seq_cst);
     sleep_until(next);
   }
+}
+
+void Gates::stop() noexcept {
+  stopping_.store(true, std::memory_order_seq_cst);
+  // Wait (bounded) for a service pass in progress: it ends within one event poll.
+  const timeslice::Nanos deadline = timeslice::monotonic_now_ns() + 100'000'000;
+  while (servicing_.load(std::memory_order_seq_cst) && timeslice::monotonic_now_ns() < deadline)
+    sleep_until(timeslice::monotonic_now_ns() + 100'000);
+  leave_all();
 }
 
 void Gates::leave_all() noexcept {

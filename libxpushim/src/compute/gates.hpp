@@ -31,8 +31,11 @@ class Gates {
   // The gate of the calling thread's current device (nullptr: no context or unknown device).
   DeviceGate* current() noexcept;
 
-  // Every gate leaves its schedule (normal exit), so the device is handed on at once.
+  // Every gate leaves its schedule, so the device is handed on at once.
   void leave_all() noexcept;
+  // Normal exit (atexit, which runs before the driver's own teardown): leave, and park the
+  // watcher outside any driver call so it never touches a driver being unloaded.
+  void stop() noexcept;
 
  private:
   void start_watcher() noexcept;
@@ -44,6 +47,8 @@ class Gates {
   std::array<std::unique_ptr<DeviceGate>, kMaxDevices> by_ordinal_{};
   int ordinals_ = 0;
   std::atomic<bool> watcher_started_{false};
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> servicing_{false};
 };
 
 }  // namespace xpu::shim::compute

@@ -168,7 +168,7 @@ void Runtime::start_compute(std::uint32_t slot) {
   static std::once_flag atexit_once;
   std::call_once(atexit_once, [] {
     std::atexit([] {
-      if (compute::Gates* g = get().compute()) g->leave_all();
+      if (compute::Gates* g = get().compute()) g->stop();
     });
   });
   log(LogLevel::info, "compute: {} (weight {}), priority {}, on {} device(s)",
