@@ -2,6 +2,7 @@
 // the process had tracked work on the GPU, measured from events; failures never lose a launch.
 #include "compute/completion_tracker.hpp"
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <vector>

@@ -1,6 +1,7 @@
 #include "compute/gates.hpp"
 
 #include <algorithm>
+#include <exception>
 #include <thread>
 
 #include "driver/driver_api.hpp"
