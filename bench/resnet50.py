@@ -1,20 +1,32 @@
 #!/usr/bin/env python3
 """ResNet-50 load for the compute time-slice benchmarks (bench/README.md, bench/run_compute.sh).
 
-ResNet-50 is written out here in plain torch.nn (torchvision may be missing on the GPU machine):
-bottleneck blocks [3, 4, 6, 3], widths 64-128-256-512 (x4 expansion), 1000 classes, synthetic data.
+ResNet-50 is written out here in plain torch.nn (torchvision is not used, it may be missing on the
+GPU machine): bottleneck blocks [3, 4, 6, 3], widths 64-128-256-512 (x4 expansion), 1000 classes,
+synthetic data, channels-last, TF32 on.
 
-    resnet50.py train --seconds 20 [--batch 64] [--amp]
-        back-to-back training steps; RESULT images_per_s, step p50/p99 (ms)
-    resnet50.py infer --seconds 20 --rate 100 [--amp]
+    resnet50.py train [--batch 64] [--amp] ...
+        back-to-back SGD steps, each fenced by torch.cuda.synchronize(); RESULT per window:
+        it_per_s, images_per_s, step p50/p99 (ms)
+    resnet50.py infer --rate 100 ...
         batch-1 inference on an open-loop schedule of --rate requests/s (a late request does not
-        delay the next one); latency = completion - scheduled time; RESULT p50/p99/max (ms),
-        achieved rate, late requests
+        delay the next one); latency = completion - scheduled time; RESULT per window: p50/p99/max
+        (ms), achieved rate, late requests
 
+Timeline (shared with compute_loop): import, model, warm-up -> touch --ready-file -> wait for the
+start instant S (the number written into --go-file, a CLOCK_REALTIME epoch; without one S = now)
+-> for each active window A:B of --windows (seconds after S; default 0:--seconds) run from S+A to
+S+B and measure from S+A+--settle to S+B; idle (no GPU work) between windows. Steps count in a
+window when they complete inside it; it_per_s = (completions - 1) / (last - first completion).
+Requests count when they are scheduled inside it.
+
+cuDNN autotuning is off unless --cudnn-benchmark: the algorithm choice must not depend on what else
+ran on the GPU while this process warmed up, since runs in different processes are compared.
 Exits 77 when PyTorch or a GPU is missing.
 """
 
 import argparse
+import gc
 import os
 import statistics
 import sys
@@ -60,7 +72,47 @@ def pct(sorted_values, p):
     return sorted_values[min(len(sorted_values) - 1, int(p * len(sorted_values)))]
 
 
-def train(torch, model, a):
+def parse_windows(text):
+    windows = []
+    for part in text.split(","):
+        a, _, b = part.partition(":")
+        a, b = float(a), float(b)
+        if b <= a or a < 0:
+            raise ValueError(f"bad window {part!r}")
+        windows.append((a, b))
+    return sorted(windows)
+
+
+def start_instant(a):
+    """Touch the ready file, then wait for the start instant (time.time() epoch)."""
+    if a.ready_file:
+        with open(a.ready_file, "w", encoding="utf-8"):
+            pass
+    if not a.go_file:
+        return time.time()
+    deadline = time.time() + a.go_timeout
+    while time.time() < deadline:
+        try:
+            with open(a.go_file, encoding="utf-8") as f:
+                s = float(f.read().split()[0])
+            if s > 0:
+                return s
+        except (OSError, ValueError, IndexError):
+            pass
+        time.sleep(0.005)
+    return None
+
+
+def sleep_until(t):
+    """time.perf_counter() domain; coarse sleep, then a short spin."""
+    while True:
+        left = t - time.perf_counter()
+        if left <= 0:
+            return
+        time.sleep(left - 0.001 if left > 0.002 else 0)
+
+
+def train(torch, model, a, start, windows):
     dev = torch.device("cuda")
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -75,23 +127,40 @@ def train(torch, model, a):
         loss.backward()
         opt.step()
 
-    for _ in range(5):  # warm-up: cuDNN algorithm choice, allocator growth
+    for _ in range(a.warmup_steps):  # warm-up: cuDNN/cuBLAS handles, allocator growth
         step()
     torch.cuda.synchronize()
-    times, t_start = [], time.perf_counter()
-    while time.perf_counter() - t_start < a.seconds:
-        t0 = time.perf_counter()
-        step()
-        torch.cuda.synchronize()
-        times.append((time.perf_counter() - t0) * 1e3)
-    elapsed = time.perf_counter() - t_start
-    s = sorted(times)
-    print(f"RESULT mode=train steps={len(times)} seconds={elapsed:.2f} batch={a.batch} "
-          f"images_per_s={len(times) * a.batch / elapsed:.1f} step_ms_p50={statistics.median(s):.2f} "
-          f"step_ms_p99={pct(s, 0.99):.2f} amp={int(a.amp)}")
+    s = start(a)
+    if s is None:
+        print("RESULT mode=train error=no_start_signal")
+        return 1
+    base = s - time.time() + time.perf_counter()  # S in the perf_counter domain
+    for w, (wa, wb) in enumerate(windows):
+        sleep_until(base + wa)
+        m0, m1 = base + wa + a.settle, base + wb
+        done, times = [], []
+        gc.disable()
+        while time.perf_counter() < m1:
+            t0 = time.perf_counter()
+            step()
+            torch.cuda.synchronize()
+            t1 = time.perf_counter()
+            if m0 <= t1 < m1:
+                done.append(t1)
+                times.append((t1 - t0) * 1e3)
+        gc.enable()
+        span = done[-1] - done[0] if len(done) > 1 else 0.0
+        it_s = (len(done) - 1) / span if span > 0 else 0.0
+        st = sorted(times)
+        print(f"RESULT mode=train window={w} from_s={wa:g} to_s={wb:g} steps={len(done)} "
+              f"measured_s={m1 - m0:.2f} batch={a.batch} it_per_s={it_s:.3f} "
+              f"images_per_s={it_s * a.batch:.1f} "
+              f"step_ms_p50={statistics.median(st) if st else 0:.2f} step_ms_p99={pct(st, 0.99):.2f} "
+              f"amp={int(a.amp)} start={s:.3f}", flush=True)
+    return 0
 
 
-def infer(torch, model, a):
+def infer(torch, model, a, start, windows):
     dev = torch.device("cuda")
     x = torch.randn(1, 3, 224, 224, device=dev).to(memory_format=torch.channels_last)
     model.eval()
@@ -101,39 +170,60 @@ def infer(torch, model, a):
             model(x)
         torch.cuda.synchronize()
 
-    for _ in range(20):
+    for _ in range(a.warmup_steps * 4):
         run()
+    s = start(a)
+    if s is None:
+        print("RESULT mode=infer error=no_start_signal")
+        return 1
+    base = s - time.time() + time.perf_counter()
     period = 1.0 / a.rate
-    lat, late, t0 = [], 0, time.perf_counter()
-    i = 0
-    while True:
-        due = t0 + i * period
-        if due - t0 >= a.seconds:
-            break
-        now = time.perf_counter()
-        if now < due:
-            time.sleep(due - now)
-        elif i:
-            late += 1
-        run()
-        lat.append((time.perf_counter() - due) * 1e3)
-        i += 1
-    elapsed = time.perf_counter() - t0
-    s = sorted(lat)
-    print(f"RESULT mode=infer requests={len(lat)} seconds={elapsed:.2f} rate={a.rate:.1f} "
-          f"achieved_per_s={len(lat) / elapsed:.1f} late={late} p50_ms={statistics.median(s):.2f} "
-          f"p99_ms={pct(s, 0.99):.2f} max_ms={s[-1]:.2f} amp={int(a.amp)}")
+    for w, (wa, wb) in enumerate(windows):
+        t0, m0, m1 = base + wa, base + wa + a.settle, base + wb
+        lat, late, i = [], 0, 0
+        gc.disable()
+        while True:
+            due = t0 + i * period
+            if due >= m1:
+                break
+            now = time.perf_counter()
+            if now < due:
+                sleep_until(due)
+            elif i and due >= m0:
+                late += 1
+            run()
+            if due >= m0:
+                lat.append((time.perf_counter() - due) * 1e3)
+            i += 1
+        gc.enable()
+        sl = sorted(lat)
+        print(f"RESULT mode=infer window={w} from_s={wa:g} to_s={wb:g} requests={len(lat)} "
+              f"measured_s={m1 - m0:.2f} rate={a.rate:.1f} achieved_per_s={len(lat) / (m1 - m0):.1f} "
+              f"late={late} p50_ms={statistics.median(sl) if sl else 0:.3f} p99_ms={pct(sl, 0.99):.3f} "
+              f"max_ms={sl[-1] if sl else 0:.3f} amp={int(a.amp)} start={s:.3f}", flush=True)
+    return 0
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("mode", choices=("train", "infer"))
-    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--seconds", type=float, default=20.0, help="one window 0:SECONDS (no --windows)")
+    ap.add_argument("--windows", default="", help="active windows A:B[,A:B...], seconds after the start")
+    ap.add_argument("--settle", type=float, default=0.5, help="seconds at each window's start not measured")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--rate", type=float, default=100.0, help="inference requests per second")
     ap.add_argument("--amp", action="store_true", help="bfloat16 autocast")
+    ap.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN autotune (off: heuristics)")
+    ap.add_argument("--warmup-steps", type=int, default=5)
+    ap.add_argument("--ready-file", default="")
+    ap.add_argument("--go-file", default="")
+    ap.add_argument("--go-timeout", type=float, default=120.0)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
+    try:
+        windows = parse_windows(a.windows) if a.windows else [(0.0, a.seconds)]
+    except ValueError as e:
+        ap.error(str(e))
     try:
         import torch
         from torch import nn
@@ -143,14 +233,13 @@ def main():
     if not torch.cuda.is_available():
         print("SKIP no CUDA device visible to torch")
         return 77
-    print(f"INFO pid={os.getpid()}", flush=True)
+    print(f"INFO pid={os.getpid()} torch={torch.__version__}", flush=True)
     torch.manual_seed(a.seed)
-    torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.benchmark = a.cudnn_benchmark
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     model = resnet50(nn).to("cuda").to(memory_format=torch.channels_last)
-    (train if a.mode == "train" else infer)(torch, model, a)
-    return 0
+    return (train if a.mode == "train" else infer)(torch, model, a, start_instant, windows)
 
 
 if __name__ == "__main__":

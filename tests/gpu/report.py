@@ -15,6 +15,7 @@ Benchmark checks carry base=/shim=/ratio=/delta=/unit= keys and get their own ta
 
 import argparse
 import json
+import os
 import re
 import sys
 
@@ -113,7 +114,7 @@ def versions(cases):
     return found
 
 
-def summary_md(meta, cases):
+def summary_md(meta, cases, out_dir=None):
     totals = {s: sum(c["status"] == s for c in cases) for s in ("PASS", "FAIL", "SKIP")}
     out = ["# xpushim real-GPU acceptance and benchmarks", ""]
     out += ["| | |", "|---|---|"]
@@ -133,7 +134,16 @@ def summary_md(meta, cases):
         secs = "" if c["seconds"] is None else f"{c['seconds']:.1f}"
         out.append(f"| {c['id']} | **{c['status']}** | {secs} | {cell(c['description'])} |")
 
-    bench = [(c, ch) for c in cases for ch in c["checks"] if "base" in ch and "shim" in ch]
+    # The compute benchmark writes its own table (configured vs delivered, next to plain sharing).
+    compute_md = os.path.join(out_dir, "compute.md") if out_dir else None
+    if compute_md and os.path.exists(compute_md):
+        with open(compute_md, encoding="utf-8") as f:
+            body = f.read().strip().splitlines()
+        # Demote its headings one level under this document's.
+        out += [""] + [("#" + line) if line.startswith("#") else line for line in body]
+
+    bench = [(c, ch) for c in cases for ch in c["checks"] if "base" in ch and "shim" in ch
+             and not c["id"].startswith("bench_compute")]
     if bench:
         out += ["", "## Benchmarks (same run, without vs with the shim; medians)", "",
                 "| benchmark | without shim | with shim | ratio | delta | target | result |",
@@ -161,7 +171,7 @@ def main():
     a = ap.parse_args()
     cases = load(a.checks)
     meta = load_meta(a.meta)
-    text, totals = summary_md(meta, cases)
+    text, totals = summary_md(meta, cases, a.out)
     with open(f"{a.out}/summary.md", "w", encoding="utf-8") as f:
         f.write(text)
     with open(f"{a.out}/results.json", "w", encoding="utf-8") as f:

@@ -18,7 +18,7 @@
 #   XPUGPU_HARD_S=470          every case is cut so that it ends before this
 #   XPUGPU_CASE_TIMEOUT_S=120  per-case timeout
 #   XPUGPU_CTEST_S=60          cap on the whole ctest stage
-#   XPUGPU_COMPUTE=1           also run bench/run_compute.sh (time-slice benchmarks; off by default)
+#   XPUGPU_COMPUTE=0           skip bench/run_compute.sh (compute time-slice benchmarks; on by default)
 #   XPUGPU_BASELINE=1          no shim anywhere: every program runs bare with --quota none (quota
 #                              checks become INFO, the observer reports the real footprint) and the
 #                              benchmarks run A/A (both sides bare: the noise floor of each ratio)
@@ -361,9 +361,13 @@ stage_bench() {
     -- bash "$REPO/bench/run_bench.sh" micro
   run_case bench_train "PyTorch training step (GPU-bound conv net, batch 256): no shim vs shim, 3 pairs" \
     -- bash "$REPO/bench/run_bench.sh" train
-  if [[ ${XPUGPU_COMPUTE:-0} == 1 ]]; then
-    run_case bench_compute "compute time-slice scenarios (bench/run_compute.sh)" timeout=300 \
-      -- bash "$REPO/bench/run_compute.sh"
+  if [[ ${XPUGPU_COMPUTE:-1} == 1 ]]; then
+    # ~2.5-3 min. Scenarios that would end after the suite's hard end are skipped (SKIP lines);
+    # compute.json, compute.md and the xpu-run status snapshot go to $OUT.
+    local compute_left=$((T0 + HARD_S - $(date +%s) - 20))
+    ((compute_left > 290)) && compute_left=290
+    run_case bench_compute "compute time-slices: 30/70, 10/20/30/40, cap 30, work conservation, priority (ResNet-50), gate cost; shim vs plain sharing" \
+      timeout=300 -- env COMPUTE_OUT="$OUT" COMPUTE_BUDGET_S="$compute_left" bash "$REPO/bench/run_compute.sh"
   fi
 }
 
