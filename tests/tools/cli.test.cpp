@@ -202,15 +202,50 @@ TEST_CASE("status arguments") {
   CHECK(*segment.value().status.node_segment == "my-seg");
 
   CHECK(parse({"status", "--help"}).value().mode == Mode::help);
-  for (std::vector<std::string> bad : {std::vector<std::string>{"status", "--watch", "0"},
-                                       {"status", "--watch=abc"},
-                                       {"status", "--watch", "1e9"},
-                                       {"status", "--mem", "1GiB"},
+  for (std::vector<std::string> bad : {std::vector<std::string>{"status", "--mem", "1GiB"},
                                        {"status", "extra"},
                                        {"status", "--node-segment", "a/b"},
                                        {"status", "--json=1"}}) {
     CHECK_FALSE(parse(bad).ok());
   }
+}
+
+TEST_CASE("status --watch periods are positive numbers of seconds up to an hour") {
+  CHECK(parse({"status", "--watch", "3600"}).value().status.interval_s == 3600.0);
+  CHECK(parse({"status", "--watch", "0.01"}).value().status.interval_s == 0.01);
+  CHECK(parse({"status", "--watch", ".25"}).value().status.interval_s == 0.25);
+  // Without a value the next option is not taken for one.
+  auto next = parse({"status", "--watch", "--json"});
+  REQUIRE(next.ok());
+  CHECK(next.value().status.interval_s == 1.0);
+  CHECK(next.value().status.json);
+  for (const char* bad : {"0", "0.0", "-1", "-0.5", "3600.5", "86400", "1e9", "1e-3", "abc", "",
+                          "nan", "inf", "+1", "1s", "0x10", "0.001", "1..2", " 1"}) {
+    INFO(bad);
+    for (auto args : {std::vector<std::string>{"status", "--watch", bad},
+                      std::vector<std::string>{"status", std::string("--watch=") + bad}}) {
+      auto r = parse(args);
+      REQUIRE_FALSE(r.ok());
+      CHECK(contains(r.error().message, "--watch: '" + std::string(bad) +
+                                            "' is not a refresh period. Accepted: a number of "
+                                            "seconds from 0.01 to 3600"));
+    }
+  }
+  // --watch-count N (hidden): stop after N snapshots; it implies --watch.
+  auto counted = parse({"status", "--watch-count", "3", "--watch", "0.05"});
+  REQUIRE(counted.ok());
+  CHECK(counted.value().status.watch);
+  CHECK(counted.value().status.watch_count == 3u);
+  CHECK(counted.value().status.interval_s == 0.05);
+  CHECK(parse({"status", "--watch-count=1"}).value().status.watch_count == 1u);
+  CHECK_FALSE(parse({"status"}).value().status.watch_count.has_value());
+  for (const char* bad : {"0", "-1", "x", "1.5", "", "99999999999999999999"}) {
+    INFO(bad);
+    auto r = parse({"status", std::string("--watch-count=") + bad});
+    REQUIRE_FALSE(r.ok());
+    CHECK(contains(r.error().message, "--watch-count: '" + std::string(bad) + "' is not a count"));
+  }
+  CHECK_FALSE(parse({"status", "--watch-count"}).ok());
 }
 
 TEST_CASE("help lists every option of the table and HAMi's variables") {

@@ -3,20 +3,28 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "json_check.hpp"
 #include "subprocess.hpp"
 #include "xpu/common/settings.hpp"
 #include "xpu/coordinator/segment.hpp"
 #include "xpu/memquota/ledger.hpp"
+#include "xpu/timeslice/arbiter.hpp"
+#include "xpu/timeslice/clock.hpp"
 #include "xpu_catch.hpp"
 
+namespace co = xpu::coordinator;
 namespace fs = std::filesystem;
+namespace ts = xpu::timeslice;
 using xpu_test::Process;
 
 namespace {
@@ -274,53 +282,237 @@ TEST_CASE("status without a segment says so and exits 0") {
   CHECK(run({"status"}, base_env({"XPU_NODE_SEGMENT=" + seg, "XPU_MEM_LIMIT=banana"})).status == 0);
 }
 
-TEST_CASE("status shows a live process of a real segment") {
-  namespace co = xpu::coordinator;
-  const std::string seg = unique_segment("live");
-  auto opened = co::NodeSegment::open(seg);
-  REQUIRE(opened.ok());
-  auto& segment = *opened.value();
-  xpu::Uuid uuid;
-  uuid.bytes[0] = 0x5e;
-  uuid.bytes[15] = 0x01;
-  auto device = segment.device_index(uuid, 16ull << 30);
-  REQUIRE(device.ok());
-  auto slot = segment.claim_slot("status-test", co::ProcessIdentity::current());
-  REQUIRE(slot.ok());
-  REQUIRE(segment.set_group_quota(device.value(), 1ull << 30).ok());
-  xpu::memquota::Ledger(segment.layout().ledger)
-      .force_charge(slot.value(), device.value(), 300ull << 20);
+namespace {
 
-  const Result json = run({"status", "--json"}, base_env({"XPU_NODE_SEGMENT=" + seg}));
+// A segment of the tests' own name in /dev/shm, removed at the end of the test however it ends.
+struct TestSegment {
+  explicit TestSegment(const char* what) : name(unique_segment(what)) {}
+  ~TestSegment() {
+    std::error_code ec;
+    fs::remove("/dev/shm/" + name, ec);
+  }
+  TestSegment(const TestSegment&) = delete;
+  TestSegment& operator=(const TestSegment&) = delete;
+  std::string name;
+};
+
+// One registered process of a real segment: its own handle (its own open file description, so
+// two of them in this test process hold two slots), a device and a slot in the named group.
+struct Member {
+  Member(const std::string& segment, const std::string& group, co::SlotCompute compute) {
+    auto opened = co::NodeSegment::open(segment);
+    REQUIRE(opened.ok());
+    handle = std::move(opened).value();
+    xpu::Uuid uuid;
+    uuid.bytes[0] = 0x5e;
+    uuid.bytes[15] = 0x01;
+    auto d = handle->device_index(uuid, 16ull << 30);
+    REQUIRE(d.ok());
+    device = d.value();
+    auto s = handle->claim_slot(group, co::ProcessIdentity::current(), compute);
+    REQUIRE(s.ok());
+    slot = s.value();
+  }
+  ~Member() {
+    if (handle) handle->release_slot();
+  }
+  Member(const Member&) = delete;
+  Member& operator=(const Member&) = delete;
+  std::unique_ptr<co::NodeSegment> handle;
+  std::uint32_t device = 0;
+  std::uint32_t slot = 0;
+};
+
+co::SlotCompute arbitrated(std::uint8_t percent, xpu::ComputeMode mode, xpu::Priority priority) {
+  return co::SlotCompute{true, percent, static_cast<std::uint8_t>(mode),
+                         static_cast<std::uint8_t>(priority)};
+}
+
+std::size_t count(const std::string& hay, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = hay.find(needle); at != std::string::npos; at = hay.find(needle, at + 1)) ++n;
+  return n;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  for (auto nl = text.find('\n'); nl != std::string::npos; nl = text.find('\n', start)) {
+    lines.push_back(text.substr(start, nl - start));
+    start = nl + 1;
+  }
+  return lines;
+}
+
+}  // namespace
+
+TEST_CASE("status shows a live process of a real segment") {
+  const TestSegment seg("live");
+  Member me(seg.name, "status-test",
+            arbitrated(30, xpu::ComputeMode::share, xpu::Priority::normal));
+  REQUIRE(me.handle->set_group_quota(me.device, 1ull << 30).ok());
+  xpu::memquota::Ledger(me.handle->layout().ledger).force_charge(me.slot, me.device, 300ull << 20);
+  // It computes on the GPU, alone there: the scheduler measures nothing then.
+  ts::Arbiter arbiter(me.handle->schedule(me.device), me.slot);
+  REQUIRE(arbiter.join(ts::monotonic_now_ns(), me.handle->own_group(), 30, ts::Mode::kShare,
+                       ts::Priority::kNormal));
+  REQUIRE(arbiter.before_launch(ts::monotonic_now_ns()).go());
+
+  const Result json = run({"status", "--json"}, base_env({"XPU_NODE_SEGMENT=" + seg.name}));
   CHECK(json.status == 0);
+  INFO(json.out);
   CHECK(contains(json.out, R"("uuid":"GPU-5e000000-0000-0000-0000-000000000001")"));
   CHECK(contains(json.out, R"("physical_bytes":17179869184)"));
+  CHECK(contains(json.out, R"("holder_group":"status-test","holder_group_index":)"));
   CHECK(contains(json.out, R"("name":"status-test","quota_bytes":1073741824,)"
                            R"("used_bytes":314572800)"));
   CHECK(contains(json.out, "\"pid\":" + std::to_string(::getpid()) + ","));
-  CHECK(contains(json.out, R"("charged_bytes":314572800)"));
+  CHECK(contains(json.out, R"("charged_bytes":314572800,"arbitrated":true,"compute_percent":30,)"
+                           R"("compute_mode":"share","priority":"normal","state":"alone",)"
+                           R"("delivered_share_percent":null,"gpu_utilization_percent":null,)"
+                           R"("gpu_ns_total":0,"heartbeat_age_ms":)"));
   CHECK(json.out.back() == '\n');
+  CHECK(xpu_test::JsonCheck::valid(json.out));
 
-  const Result text = run({"status", "--node-segment", seg});
+  const Result text = run({"status", "--node-segment", seg.name});
   CHECK(text.status == 0);
+  INFO(text.out);
   CHECK(contains(text.out, "1 GPU, 1 group, 1 process"));
+  CHECK(contains(text.out, "compute: held by status-test for "));
   CHECK(contains(text.out, "status-test"));
-  CHECK(contains(text.out, "300.00 MiB"));
+  CHECK(contains(text.out, "300.00 MiB / 1.00 GiB  30%   share normal           -      -  alone"));
   CHECK(contains(text.out, std::to_string(::getpid())));
 
-  // --watch refreshes until interrupted, then exits 0.
-  Process watch({kXpuRun, "status", "--json", "--watch", "0.1", "--node-segment", seg}, base_env());
-  REQUIRE(watch.read_line(10).has_value());
-  REQUIRE(watch.read_line(10).has_value());
-  ::kill(watch.pid(), SIGINT);
-  const auto st = watch.wait(5);
-  REQUIRE(st.has_value());
-  CHECK(xpu_test::shell_status(*st) == 0);
+  // --watch refreshes until interrupted (SIGINT or SIGTERM), then exits 0.
+  for (int sig : {SIGINT, SIGTERM}) {
+    Process watch({kXpuRun, "status", "--json", "--watch", "0.1", "--node-segment", seg.name},
+                  base_env());
+    REQUIRE(watch.read_line(10).has_value());
+    REQUIRE(watch.read_line(10).has_value());
+    ::kill(watch.pid(), sig);
+    const auto st = watch.wait(5);
+    REQUIRE(st.has_value());
+    CHECK(xpu_test::shell_status(*st) == 0);
+  }
+}
 
-  segment.release_slot();
-  opened.value().reset();
-  std::error_code ec;
-  fs::remove("/dev/shm/" + seg, ec);
+TEST_CASE("status shows configured and delivered shares of two competing groups") {
+  const TestSegment seg("shares");
+  Member alpha(seg.name, "alpha", arbitrated(30, xpu::ComputeMode::share, xpu::Priority::normal));
+  Member beta(seg.name, "beta", arbitrated(0, xpu::ComputeMode::share, xpu::Priority::low));
+  REQUIRE(alpha.device == beta.device);
+  ts::Arbiter a(alpha.handle->schedule(alpha.device), alpha.slot);
+  ts::Arbiter b(beta.handle->schedule(beta.device), beta.slot);
+  const ts::Nanos now = ts::monotonic_now_ns();
+  REQUIRE(a.join(now, alpha.handle->own_group(), 30, ts::Mode::kShare, ts::Priority::kNormal));
+  REQUIRE(b.join(now, beta.handle->own_group(), 100, ts::Mode::kShare, ts::Priority::kLow));
+  // alpha takes the device and is charged 300 ms of GPU time; beta must wait, then gets 100 ms.
+  REQUIRE(a.before_launch(now).go());
+  a.on_launch(now);
+  a.on_complete(now, 1, 300'000'000);
+  a.on_launch(now);  // more work in flight: alpha keeps holding
+  REQUIRE_FALSE(b.before_launch(now).go());
+  b.on_complete(now, 0, 100'000'000);
+
+  const Result json = run({"status", "--json", "--node-segment", seg.name});
+  REQUIRE(json.status == 0);
+  INFO(json.out);
+  CHECK(xpu_test::JsonCheck::valid(json.out));
+  CHECK(contains(json.out, R"("holder_group":"alpha")"));
+  CHECK(contains(json.out, R"("arbitrated":true,"compute_percent":30,"compute_mode":"share",)"
+                           R"("priority":"normal","state":"holds",)"
+                           R"("delivered_share_percent":75.00,"gpu_utilization_percent":)"));
+  CHECK(contains(json.out, R"("arbitrated":true,"compute_percent":null,"compute_mode":"share",)"
+                           R"("priority":"low","state":)"));
+  CHECK(contains(json.out, R"("delivered_share_percent":25.00,"gpu_utilization_percent":)"));
+  CHECK(contains(json.out, R"("gpu_ns_total":300000000,)"));
+  CHECK(contains(json.out, R"("gpu_ns_total":100000000,)"));
+
+  const Result text = run({"status", "--node-segment", seg.name});
+  REQUIRE(text.status == 0);
+  INFO(text.out);
+  CHECK(contains(text.out, "1 GPU, 2 groups, 2 processes"));
+  CHECK(contains(text.out, "compute: held by alpha for "));
+  CHECK(contains(text.out, "30%   share normal       75.0%"));
+  CHECK(contains(text.out, "w100  share low          25.0%"));
+  CHECK(contains(text.out, "holds\n"));
+}
+
+TEST_CASE("status survives a schedule table of random bytes") {
+  const TestSegment seg("corrupt");
+  Member me(seg.name, "victim", arbitrated(50, xpu::ComputeMode::cap, xpu::Priority::high));
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 5; ++round) {
+    for (std::uint32_t d = 0; d < xpu::kMaxDevices; ++d) {
+      auto* bytes = reinterpret_cast<unsigned char*>(&me.handle->schedule(d));
+      for (std::size_t i = 0; i < sizeof(ts::DeviceSchedule); ++i)
+        bytes[i] = static_cast<unsigned char>(rng());
+    }
+    const Result text = run({"status", "--node-segment", seg.name});
+    CHECK(text.status == 0);
+    CHECK(contains(text.out, "victim"));
+    CHECK(std::all_of(text.out.begin(), text.out.end(), [](char c) {
+      const auto u = static_cast<unsigned char>(c);
+      return (u >= 0x20 && u != 0x7f) || c == '\n';
+    }));
+    const Result json = run({"status", "--json", "--node-segment", seg.name});
+    CHECK(json.status == 0);
+    CHECK(xpu_test::JsonCheck::valid(json.out));
+  }
+}
+
+TEST_CASE("status --watch prints one snapshot per interval") {
+  const TestSegment seg("watch");
+  Member me(seg.name, "watched", arbitrated(0, xpu::ComputeMode::share, xpu::Priority::normal));
+  const double start = xpu_test::now_s();
+  const Result text =
+      run({"status", "--watch", "0.05", "--watch-count", "3", "--node-segment", seg.name});
+  CHECK(text.status == 0);
+  CHECK(xpu_test::now_s() - start >= 0.1);  // two intervals between three snapshots
+  // Not a terminal: no escape sequences, snapshots parted by a separator line.
+  CHECK_FALSE(contains(text.out, "\x1b"));
+  CHECK(count(text.out, "Node segment /dev/shm/" + seg.name) == 3);
+  CHECK(count(text.out,
+              "\n------------------------------------------------------------------------\n") == 2);
+  CHECK(text.out.rfind("Node segment", 0) == 0);
+
+  // With --json: JSON lines, one document per snapshot.
+  const Result json =
+      run({"status", "--json", "--watch=0.05", "--watch-count=4", "--node-segment", seg.name});
+  CHECK(json.status == 0);
+  const auto lines = lines_of(json.out);
+  CHECK(lines.size() == 4);
+  for (const std::string& line : lines) {
+    CHECK(xpu_test::JsonCheck::valid(line));
+    CHECK(contains(line, R"("group":"watched")"));
+  }
+
+  // Without a segment, --watch keeps saying so.
+  const Result absent = run({"status", "--json", "--watch", "0.05", "--watch-count", "2",
+                             "--node-segment", unique_segment("absent")});
+  CHECK(absent.status == 0);
+  CHECK(count(absent.out, R"("exists":false)") == 2);
+}
+
+TEST_CASE("bad --watch values are refused before anything is printed") {
+  for (std::vector<std::string> args : {std::vector<std::string>{"status", "--watch", "0"},
+                                        {"status", "--watch", "-1"},
+                                        {"status", "--watch=3601"},
+                                        {"status", "--watch", "soon"},
+                                        {"status", "--watch", "1e3"},
+                                        {"status", "--watch-count", "0"},
+                                        {"status", "--watch-count"}}) {
+    const Result r = run(args);
+    INFO(args[1] + (args.size() > 2 ? " " + args[2] : ""));
+    CHECK(r.status == 2);
+    CHECK(r.out.empty());
+    CHECK(contains(r.err, "xpu-run: --watch"));
+    CHECK(contains(r.err, "Try 'xpu-run --help'"));
+  }
+  const Result r = run({"status", "--watch", "0"});
+  CHECK(contains(r.err,
+                 "xpu-run: --watch: '0' is not a refresh period. Accepted: a number of seconds "
+                 "from 0.01 to 3600 (2, 0.5)\n"));
 }
 
 #ifdef XPU_RUN_FAKE_LIB_DIR

@@ -20,6 +20,7 @@ using detail::sane_now;
 namespace {
 
 constexpr auto kRelaxed = std::memory_order_relaxed;
+constexpr auto kSeqCst = std::memory_order_seq_cst;
 constexpr Nanos kMinRetryNs = 1'000;  // a wait always moves time forward
 constexpr Nanos kMinLaunchEstimateNs = 100;
 constexpr Nanos kMaxLaunchEstimateNs = 10'000'000'000;
@@ -114,7 +115,9 @@ bool Arbiter::join(Nanos now, std::uint32_t group, std::uint32_t share_percent, 
 
   inflight_.store(0, kRelaxed);
   busy_written_.store(0, kRelaxed);
+  inflight_written_.store(0, kRelaxed);
   want_written_.store(0, kRelaxed);
+  drain_clear_word_.store(0, kRelaxed);
   heartbeat_written_.store(now, kRelaxed);
   track_until_.store(0, kRelaxed);
   cfg_.store(word, std::memory_order_release);
@@ -133,6 +136,7 @@ void Arbiter::leave(Nanos now) noexcept {
   s.config.compare_exchange_strong(expected, encode_config(freed), std::memory_order_acq_rel);
   withdraw_want(c.group);
   shorten_busy(c.group, now);
+  release_inflight(c.group, now);
   s.busy_until_ns.store(0, kRelaxed);
   inflight_.store(0, kRelaxed);
 
@@ -173,18 +177,33 @@ Decision Arbiter::before_launch(Nanos now) noexcept {
 Decision Arbiter::as_holder(Nanos now, const MemberConfig& cfg, std::uint64_t word) noexcept {
   // Inside the slice, or past it with nobody of our priority or above waiting: keep going. A lone
   // process therefore never hands over (and never writes the holder word).
-  if (detail::slice_age_ns(decode_holder(word).start_us, now) >= t_.slice_ns &&
-      Signals(table_, now).demand_at_or_above(cfg.priority)) {
-    // Slice over and someone waits: stop submitting, let the pick decide (it may renew us). Our
-    // queued work drains while the next holder starts, so the GPU does not idle in between.
+  Nanos age = detail::slice_age_ns(decode_holder(word).start_us, now);
+  if (age >= t_.slice_ns && Signals(table_, now).demand_at_or_above(cfg.priority)) {
+    // Slice over and someone waits: stop submitting, let the pick decide (it may renew us). The
+    // next holder waits until our queued work has drained (exclusive hand-over).
     const detail::Handover r =
         detail::hand_over(table_, t_, now, word, kNoGroup, static_cast<std::int32_t>(cfg.group));
-    if (!holds(r.word, cfg.group)) return wait_for_holder(now, r.word);
+    if (!holds(r.word, cfg.group)) return wait_for_holder(now, cfg, r.word);
+    word = r.word;
+    age = detail::slice_age_ns(decode_holder(word).start_us, now);
   }
-  return go_as_holder(now, cfg);
+  return go_as_holder(now, cfg, word, age);
 }
 
-Decision Arbiter::go_as_holder(Nanos now, const MemberConfig& cfg) noexcept {
+Decision Arbiter::go_as_holder(Nanos now, const MemberConfig& cfg, std::uint64_t word,
+                               Nanos slice_age) noexcept {
+  // Exclusive hand-over: early in a slice, wait until the previous holder's queued work is done.
+  // Two processes' kernels queued at once are time-sliced by the GPU, and since GPU time is
+  // measured per process from its own events, both would be charged for the overlap. Checked only
+  // while the slice is young, and once seen clear, not again for this holder word: the steady
+  // state (and a lone process) pays one compare at most.
+  if (slice_age < t_.max_drain_wait_ns && word != drain_clear_word_.load(kRelaxed) &&
+      drain_pending(now, cfg, word)) {
+    // Hold on to the device meanwhile: a holder that launches nothing would soon look idle.
+    refresh_busy(now, now + t_.idle_grace_ns);
+    return wait(WaitReason::kDrain, now,
+                std::min(now + t_.drain_poll_ns, now + (t_.max_drain_wait_ns - slice_age)));
+  }
   const Signals sig(table_, now);
   const bool higher = sig.present_above(cfg.priority);
   const bool waiting_peers = sig.demand_at_or_above(cfg.priority);
@@ -222,12 +241,28 @@ Decision Arbiter::acquire(Nanos now, const MemberConfig& cfg, std::uint64_t word
   if (holds(word, cfg.group)) {
     // We hold it now: a stale "waiting" must not get us picked again later.
     withdraw_want(cfg.group);
-    return go_as_holder(now, cfg);
+    return go_as_holder(now, cfg, word, detail::slice_age_ns(decode_holder(word).start_us, now));
   }
   // We must wait: only now publish our demand (a process that gets the device at once never
   // does, so a lone process never looks contended to itself).
   announce_want(now, cfg);
-  return wait_for_holder(now, word);
+  return wait_for_holder(now, cfg, word);
+}
+
+bool Arbiter::drain_pending(Nanos now, const MemberConfig& cfg, std::uint64_t word) noexcept {
+  const std::uint64_t rec = table_.previous_holder.load(std::memory_order_acquire);
+  // Not (yet) written for this slice (the installer is between its CAS and this record, or lost a
+  // race): nothing to wait for now, but look again at the next launch.
+  if (!previous_matches(rec, word)) return false;
+  const PreviousHolder prev = decode_previous(rec, word);
+  // Never wait for our own group's work; otherwise wait while its in-flight lease lives (it is
+  // pulled in at its last completion, and a dead process's runs out within inflight_lease_ns).
+  if (prev.present && prev.group != cfg.group &&
+      lease_live(table_.groups[prev.group].inflight_until_ns, now)) {
+    return true;
+  }
+  drain_clear_word_.store(word, kRelaxed);
+  return false;
 }
 
 bool Arbiter::may_take_over(Nanos now, const MemberConfig& cfg, std::uint64_t word) const noexcept {
@@ -242,14 +277,21 @@ bool Arbiter::may_take_over(Nanos now, const MemberConfig& cfg, std::uint64_t wo
   return detail::group_throttled(g, hc, t_, now);      // holder out of cap budget
 }
 
-Decision Arbiter::wait_for_holder(Nanos now, std::uint64_t word) const noexcept {
+Decision Arbiter::wait_for_holder(Nanos now, const MemberConfig& cfg,
+                                  std::uint64_t word) const noexcept {
   // Sleep at most a poll; wake exactly at the end of the slice when that is sooner, so that the
-  // next holder is installed and starts submitting while the old holder's work drains.
+  // next holder is installed at once (the old holder then stops submitting and its queued work
+  // drains before the new one starts).
   Nanos until = now + t_.wait_poll_ns;
   const HolderWord h = decode_holder(word);
   if (h.present) {
     const Nanos left = t_.slice_ns - detail::slice_age_ns(h.start_us, now);
     if (left > 0) until = std::min(until, now + left);
+  }
+  // The next holder waits for our queued work to drain: report our completions as they come (the
+  // watcher may be asleep), so that it can start as soon as the last one is done.
+  if (inflight_.load(kRelaxed) > 0 && drain_awaited(now, cfg, word)) {
+    return wait(WaitReason::kDrain, now, std::min(until, now + t_.drain_poll_ns));
   }
   return wait(WaitReason::kOtherHolder, now, until);
 }
@@ -285,11 +327,14 @@ Nanos Arbiter::cap_ready_at(Nanos now, const MemberConfig& cfg) const noexcept {
 
 Decision Arbiter::cap_wait(Nanos now, const MemberConfig& cfg, Nanos ready) noexcept {
   // Out of budget while holding the device and others wait: give it away instead of sitting on it.
-  const std::uint64_t word = table_.holder.load(std::memory_order_acquire);
+  std::uint64_t word = table_.holder.load(std::memory_order_acquire);
   if (holds(word, cfg.group) && Signals(table_, now).demand_any()) {
-    detail::hand_over(table_, t_, now, word, static_cast<std::int32_t>(cfg.group));
+    word = detail::hand_over(table_, t_, now, word, static_cast<std::int32_t>(cfg.group)).word;
   }
-  return wait(WaitReason::kCapBudget, now, std::min(ready, now + t_.cap_poll_ns));
+  // The next holder waits for our queued work: report completions at the drain's pace.
+  Nanos poll = t_.cap_poll_ns;
+  if (inflight_.load(kRelaxed) > 0 && drain_awaited(now, cfg, word)) poll = t_.drain_poll_ns;
+  return wait(WaitReason::kCapBudget, now, std::min(ready, now + poll));
 }
 
 // ---- leases ----
@@ -362,6 +407,23 @@ void Arbiter::shorten_busy(std::uint32_t group, Nanos until) noexcept {
   busy_written_.store(until, kRelaxed);
 }
 
+void Arbiter::raise_inflight(Nanos now, std::uint32_t group) noexcept {
+  // Rate-limited like busy: a launch loop writes the group's line about once per lease / 4.
+  const Nanos until = now + t_.inflight_lease_ns;
+  if (!detail::lease_needs_renewal(inflight_written_.load(kSeqCst), until, now)) return;
+  raise_lease(table_.groups[group % kMaxGroups].inflight_until_ns, until, now);
+  inflight_written_.store(until, kRelaxed);
+}
+
+void Arbiter::release_inflight(std::uint32_t group, Nanos now) noexcept {
+  // Nothing of ours is queued any more: whoever waits for our drain may start now. Only if the
+  // lease is still the one we wrote (a peer of the group with work queued may have extended it).
+  Nanos mine = inflight_written_.load(kRelaxed);
+  if (mine <= now) return;
+  table_.groups[group % kMaxGroups].inflight_until_ns.compare_exchange_strong(mine, now, kRelaxed);
+  inflight_written_.store(now, kSeqCst);
+}
+
 void Arbiter::refresh_presence(Nanos now, const MemberConfig& cfg, bool force) noexcept {
   const Nanos until = now + t_.presence_lease_ns;
   if (!force && !detail::lease_needs_renewal(presence_written_.load(kRelaxed), until, now)) return;
@@ -372,8 +434,16 @@ void Arbiter::refresh_presence(Nanos now, const MemberConfig& cfg, bool force) n
 // ---- completions ----
 
 void Arbiter::on_launch(Nanos now, std::uint32_t launches) noexcept {
-  if (!enabled_) return;
-  if (inflight_.fetch_add(launches, kRelaxed) <= 0) progress_ns_.store(sane_now(now), kRelaxed);
+  if (!enabled_ || launches == 0) return;
+  now = sane_now(now);
+  if (inflight_.fetch_add(launches, kSeqCst) <= 0) progress_ns_.store(now, kRelaxed);
+  const MemberConfig cfg = config();
+  if (!cfg.present) return;
+  // Work queued on the GPU keeps the group busy until its last completion is reported, whether or
+  // not the watcher is awake to renew the lease (a holder that sleeps in a stream synchronize must
+  // not look idle while its kernels still run).
+  refresh_busy(now, now + t_.inflight_lease_ns);
+  raise_inflight(now, cfg.group);
 }
 
 void Arbiter::on_complete(Nanos now, std::uint32_t launches, std::uint64_t gpu_ns) noexcept {
@@ -400,7 +470,14 @@ void Arbiter::on_complete(Nanos now, std::uint32_t launches, std::uint64_t gpu_n
   const MemberConfig cfg = config();
   if (!cfg.present) return;
   if (gpu_ns > 0) charge(now, cfg, gpu_ns);
-  if (left == 0) shorten_busy(cfg.group, now + t_.idle_grace_ns);
+  if (left == 0) {
+    shorten_busy(cfg.group, now + t_.idle_grace_ns);
+    release_inflight(cfg.group, now);
+    // A launch thread may have counted a new launch meanwhile and seen our old (long) lease as
+    // still written: claim the lease again for it. (Sequentially consistent on both sides, so one
+    // of the two always sees the other.)
+    if (inflight_.load(kSeqCst) > 0) raise_inflight(now, cfg.group);
+  }
 }
 
 void Arbiter::charge(Nanos now, const MemberConfig& cfg, std::uint64_t gpu_ns) noexcept {
@@ -446,13 +523,23 @@ Nanos Arbiter::tick(Nanos now) noexcept {
   refresh_presence(now, cfg, /*force=*/false);
   if (inflight_.load(kRelaxed) > 0 && now - progress_ns_.load(kRelaxed) > t_.inflight_stuck_ns) {
     // Nothing completed for very long: the adapter lost completion reports (or one kernel runs
-    // that long). Forget the count rather than let in-flight bounds block this process forever.
+    // that long). Forget the count rather than let in-flight bounds block this process forever,
+    // and stop claiming work in flight (nobody need wait for a drain that is not reported).
     inflight_.store(0, kRelaxed);
+    release_inflight(cfg.group, now);
   }
   const bool inflight = inflight_.load(kRelaxed) > 0;
   // Work still queued on the GPU keeps the group busy; a killed process stops renewing, so its
   // lease runs out within inflight_lease_ns and waiters pass it over.
-  if (inflight) refresh_busy(now, now + t_.inflight_lease_ns);
+  if (inflight) {
+    refresh_busy(now, now + t_.inflight_lease_ns);
+    // The same for the in-flight lease that a next holder waits on. A peer of the group whose own
+    // work is done pulls it in: then claim it again (at most a tick late).
+    const Nanos shared =
+        detail::lease_value(table_.groups[cfg.group].inflight_until_ns.load(kRelaxed), now);
+    if (shared < inflight_written_.load(kRelaxed)) inflight_written_.store(0, kRelaxed);
+    raise_inflight(now, cfg.group);
+  }
 
   if (now >= next_repair_.load(kRelaxed)) {
     next_repair_.store(now + kRepairPeriodNs, kRelaxed);
@@ -464,8 +551,28 @@ Nanos Arbiter::tick(Nanos now) noexcept {
                      kRelaxed);
     reap(now);
   }
+  // While the next holder waits for our queued work to drain, notice our last completion fast:
+  // the GPU idles from then until we report it. This polls the events every drain_tick_ns, but
+  // only during a drain: a few ms per hand-over away from this process.
+  const std::uint64_t word = table_.holder.load(std::memory_order_acquire);
+  if (inflight && drain_awaited(now, cfg, word)) return now + t_.drain_tick_ns;
   const bool waiting = want_written_.load(kRelaxed) > now;
-  return now + (inflight || waiting ? t_.active_tick_ns : t_.idle_tick_ns);
+  // While contended (tracking), tracked launches may come at any moment, and the watcher must be
+  // awake to report their completions: a hand-over waits for them. A lone process does not track.
+  const bool tracking = track_until_.load(kRelaxed) > now;
+  return now + (inflight || waiting || tracking ? t_.active_tick_ns : t_.idle_tick_ns);
+}
+
+bool Arbiter::drain_awaited(Nanos now, const MemberConfig& cfg, std::uint64_t word) const noexcept {
+  if (t_.max_drain_wait_ns == 0) return false;
+  const HolderWord h = decode_holder(word);
+  if (h.present &&
+      (h.group == cfg.group || detail::slice_age_ns(h.start_us, now) >= t_.max_drain_wait_ns)) {
+    return false;  // we hold it, or the holder no longer waits for anyone
+  }
+  // Also while nobody holds, if we were the last: whoever installs itself next waits for us.
+  const PreviousHolder prev = decode_previous(table_.previous_holder.load(kRelaxed), word);
+  return prev.present && prev.group == cfg.group;
 }
 
 void Arbiter::repair(const MemberConfig& cfg) noexcept {

@@ -151,6 +151,18 @@ Handover hand_over(DeviceSchedule& d, const Tunables& t, Nanos now, std::uint64_
                                         std::memory_order_acquire)) {
     return {HandoverStatus::kRaced, current};
   }
+  // Record whose queued work the new holder lets drain before it starts (exclusive hand-over),
+  // tagged with the new word so that a stale record never applies to a later slice. A group that
+  // lets go to nobody is recorded under kNoHolder's tag and carried over to the next install.
+  PreviousHolder prev;
+  if (old.present) {
+    prev.present = !pick.found || old.group != pick.group;
+    prev.group = old.group;
+  } else {
+    prev = decode_previous(d.previous_holder.load(std::memory_order_relaxed), expected);
+  }
+  d.previous_holder.store(encode_previous(desired, prev.present, prev.group),
+                          std::memory_order_relaxed);
   if (pick.found && !(old.present && old.group == pick.group)) {
     // Another group's members may be asleep for up to a poll: they get pickup_grace to launch
     // before a waiter may pass them over (which also bounds a picked waiter that died). A group

@@ -24,6 +24,12 @@ Tunables sanitized(const Tunables& in) noexcept {
   t.want_lease_ns = std::clamp(t.want_lease_ns, 2 * t.wait_poll_ns, kMaxLeaseAheadNs / 2);
   t.presence_lease_ns = std::clamp(t.presence_lease_ns, 2 * t.idle_tick_ns, kMaxLeaseAheadNs / 2);
   t.inflight_poll_ns = std::clamp(t.inflight_poll_ns, 1 * kUs, 100 * kMs);
+  t.drain_poll_ns = std::clamp(t.drain_poll_ns, 1 * kUs, 100 * kMs);
+  // 0 means "no exclusive hand-over"; anything else covers at least one poll.
+  if (t.max_drain_wait_ns != 0) {
+    t.max_drain_wait_ns = std::clamp(t.max_drain_wait_ns, t.drain_poll_ns, 100 * kMs);
+  }
+  t.drain_tick_ns = std::clamp(t.drain_tick_ns, 1 * kUs, t.active_tick_ns);
   t.contended_inflight_ns = std::clamp(t.contended_inflight_ns, 0 * kUs, 10 * kS);
   t.low_inflight_ns = std::clamp(t.low_inflight_ns, 0 * kUs, 10 * kS);
   t.max_inflight_launches = std::clamp(t.max_inflight_launches, 1U, 1U << 20);

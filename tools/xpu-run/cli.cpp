@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <charconv>
+#include <cstdint>
 #include <string_view>
 
 #include "xpu/common/settings.hpp"
@@ -19,9 +21,11 @@ constexpr std::string_view kUsage =
     "  xpu-run status [--json] [--watch [SECONDS]] [--node-segment NAME]\n"
     "  xpu-run --help | --version\n";
 
-// --watch bounds: below 0.1 s the refresh is a busy loop; a day is plenty.
-constexpr double kMinWatch = 0.1;
-constexpr double kMaxWatch = 86400;
+// --watch bounds: a positive period, at least 10 ms (below, the refresh is a busy loop), at most
+// an hour. --watch-count (hidden, for tests and scripts) stops after that many snapshots.
+constexpr double kMinWatch = 0.01;
+constexpr double kMaxWatch = 3600;
+constexpr std::uint64_t kMaxWatchCount = 1'000'000;
 
 Error usage_error(std::string message) {
   return make_error(Errc::invalid_config, std::move(message));
@@ -59,15 +63,37 @@ Status validate_flag(const OptionInfo& row, std::string_view value) {
   return Ok{};
 }
 
+// Plain decimal seconds ("2", "0.5"): no sign, exponent, hex, inf or nan.
 Result<double> parse_seconds(std::string_view text) {
   double v = 0;
   const char* end = text.data() + text.size();
+  const bool digits =
+      !text.empty() && text.find_first_not_of("0123456789.") == std::string_view::npos;
   auto [ptr, ec] = std::from_chars(text.data(), end, v, std::chars_format::fixed);
-  if (ec != std::errc() || ptr != end || !(v >= kMinWatch && v <= kMaxWatch))
+  if (!digits || ec != std::errc() || ptr != end || !(v >= kMinWatch && v <= kMaxWatch))
     return usage_error(fmt::format(
-        "--watch: '{}' is not a refresh period. Accepted: seconds from {} to {} (2, 0.5)", text,
-        kMinWatch, kMaxWatch));
+        "--watch: '{}' is not a refresh period. Accepted: a number of seconds from {} to {} "
+        "(2, 0.5)",
+        text, kMinWatch, kMaxWatch));
   return v;
+}
+
+Result<std::uint64_t> parse_count(std::string_view text) {
+  std::uint64_t v = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || ec != std::errc() || ptr != end || v < 1 || v > kMaxWatchCount)
+    return usage_error(
+        fmt::format("--watch-count: '{}' is not a count. Accepted: a whole number from 1 to {}",
+                    text, kMaxWatchCount));
+  return v;
+}
+
+// "--watch -1": a negative number is a (bad) period, not the next option.
+bool looks_numeric(std::string_view s) {
+  if (!s.empty() && s.front() == '-') s.remove_prefix(1);
+  return !s.empty() &&
+         (std::isdigit(static_cast<unsigned char>(s.front())) != 0 || s.front() == '.');
 }
 
 Result<Cli> parse_status(std::span<const std::string> args) {
@@ -85,12 +111,21 @@ Result<Cli> parse_status(std::span<const std::string> args) {
       cli.status.watch = true;
       // The period is optional: take the next argument only when it is not an option.
       std::optional<std::string_view> period = inline_value;
-      if (!period && i + 1 < args.size() && !starts_with_dash(args[i + 1])) period = args[++i];
+      if (!period && i + 1 < args.size() &&
+          (!starts_with_dash(args[i + 1]) || looks_numeric(args[i + 1])))
+        period = args[++i];
       if (period) {
         auto secs = parse_seconds(*period);
         if (!secs) return secs.error();
         cli.status.interval_s = secs.value();
       }
+    } else if (flag == "--watch-count") {
+      auto value = take_value(args, i, flag, inline_value, "N");
+      if (!value) return value.error();
+      auto count = parse_count(value.value());
+      if (!count) return count.error();
+      cli.status.watch = true;
+      cli.status.watch_count = count.value();
     } else if (const OptionInfo* row = find_flag(flag); row && row->env == "XPU_NODE_SEGMENT") {
       auto value = take_value(args, i, flag, inline_value, row->metavar);
       if (!value) return value.error();
@@ -206,10 +241,14 @@ std::string help_text() {
 
   out += "\nStatus:\n  xpu-run status [--json] [--watch [SECONDS]] [--node-segment NAME]\n";
   append_wrapped(out,
-                 "Prints, per GPU of the node segment (XPU_NODE_SEGMENT or the default), each "
-                 "group with its quota and usage and each process with the bytes charged to it. "
-                 "--json prints one JSON object (one per line with --watch); --watch refreshes "
-                 "every SECONDS (default 1) until interrupted.",
+                 "Prints, per GPU of the node segment (XPU_NODE_SEGMENT or the default), the "
+                 "group holding it for compute and the hand-overs so far, each group with its "
+                 "quota and usage, and each process with its memory, its configured compute share "
+                 "(30%, or w100 without a percentage), mode and priority, the share of the GPU "
+                 "time it was delivered and its GPU utilisation over the last seconds, and its "
+                 "state (holds, waits, busy, idle, or alone: no other group on the GPU, nothing "
+                 "measured). --json prints one JSON object (one per line with --watch); --watch "
+                 "redraws every SECONDS (0.01 to 3600, default 1) until interrupted.",
                  6);
 
   out += "\nEnvironment read by xpu-run itself:\n  XPU_SHIM_LIBRARY\n";

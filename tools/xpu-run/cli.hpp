@@ -6,6 +6,7 @@
 //   xpu-run --help | -h | --version
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -31,8 +32,9 @@ struct RunArgs {
 struct StatusArgs {
   bool json = false;
   bool watch = false;
-  double interval_s = 1.0;                  // --watch period
-  std::optional<std::string> node_segment;  // --node-segment, else XPU_NODE_SEGMENT/default
+  double interval_s = 1.0;                   // --watch period
+  std::optional<std::uint64_t> watch_count;  // hidden --watch-count N: stop after N snapshots
+  std::optional<std::string> node_segment;   // --node-segment, else XPU_NODE_SEGMENT/default
 };
 
 enum class Mode { run, status, help, version };

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -16,6 +17,7 @@
 #include "xpu/common/uuid.hpp"
 #include "xpu/coordinator/segment.hpp"
 #include "xpu/memquota/ledger.hpp"
+#include "xpu/timeslice/status.hpp"
 
 namespace xpu::run {
 namespace {
@@ -27,57 +29,6 @@ constexpr auto kReady = static_cast<std::uint32_t>(EntryState::ready);
 // A NUL-terminated name in a fixed array that another process wrote: never read past the array.
 std::string bounded(const char* text, std::size_t capacity) {
   return std::string(text, ::strnlen(text, capacity));
-}
-
-// For the terminal: a corrupt or hostile name must not emit escape sequences.
-std::string printable(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) c = '?';
-  }
-  return out;
-}
-
-// The compute columns: nothing is recorded while compute_percent is 0 (the compute issue has
-// not written the slot), so mode and priority are not shown either, since their zero values
-// ("share", "high") would otherwise be invented.
-std::optional<std::string> compute_share(const ProcessView& p) {
-  if (p.compute_percent == 0) return std::nullopt;
-  if (p.compute_percent > 100) return std::string("?");
-  return fmt::format("{}%", p.compute_percent);
-}
-std::optional<std::string> compute_mode(const ProcessView& p) {
-  if (p.compute_percent == 0) return std::nullopt;
-  if (p.compute_mode > static_cast<std::uint8_t>(ComputeMode::cap)) return std::string("?");
-  return std::string(to_string(static_cast<ComputeMode>(p.compute_mode)));
-}
-std::optional<std::string> priority(const ProcessView& p) {
-  if (p.compute_percent == 0) return std::nullopt;
-  if (p.priority > static_cast<std::uint8_t>(Priority::low)) return std::string("?");
-  return std::string(to_string(static_cast<Priority>(p.priority)));
-}
-
-std::string plural(std::size_t n, std::string_view one, std::string_view many) {
-  return fmt::format("{} {}", n, n == 1 ? one : many);
-}
-
-std::string json_opt_string(const std::optional<std::string>& s) {
-  return s ? json_escape(*s) : std::string("null");
-}
-
-std::string json_process(const ProcessView& p, bool with_charge) {
-  std::string out = fmt::format(R"({{"slot":{},"pid":{},"comm":{},"group":{})", p.slot, p.pid,
-                                json_escape(p.comm), json_escape(p.group));
-  if (with_charge) out += fmt::format(R"(,"charged_bytes":{})", p.charged);
-  // Compute share, mode and priority: null until the compute issue records them. (A measured
-  // "delivered share" will join these once the segment holds one.)
-  out += fmt::format(R"(,"compute_percent":{},"compute_mode":{},"priority":{}}})",
-                     p.compute_percent == 0 || p.compute_percent > 100
-                         ? std::string("null")
-                         : std::to_string(p.compute_percent),
-                     json_opt_string(compute_mode(p)), json_opt_string(priority(p)));
-  return out;
 }
 
 // Length of the valid UTF-8 sequence at s[i], or 0 if it is not one.
@@ -105,6 +56,127 @@ std::size_t utf8_length(std::string_view s, std::size_t i) {
   return len;
 }
 
+// For the terminal: a corrupt or hostile name must not emit escape sequences. C0 and C1 control
+// characters, DEL and bytes that are not valid UTF-8 (a lone 0x9b is CSI to some terminals)
+// become '?'; valid UTF-8 text is kept.
+std::string printable(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    const auto u = static_cast<unsigned char>(s[i]);
+    if (u < 0x80) {
+      out += u < 0x20 || u == 0x7f ? '?' : static_cast<char>(u);
+      ++i;
+      continue;
+    }
+    const std::size_t len = utf8_length(s, i);
+    const bool c1 = len == 2 && u == 0xC2 && static_cast<unsigned char>(s[i + 1]) <= 0x9F;
+    if (len == 0 || c1) {
+      out += '?';
+      i += len == 0 ? 1 : len;
+      continue;
+    }
+    out.append(s.substr(i, len));
+    i += len;
+  }
+  return out;
+}
+
+// ---- compute columns -----------------------------------------------------------------------
+// The settings come from the registry's slot; a process that is not arbitrated shows none of
+// them ("-" / null). Values a corrupted slot holds outside their range read "?".
+
+bool arbitrated(const ProcessView& p) { return p.arbitrated == 1; }
+
+std::optional<std::string> compute_share(const ProcessView& p) {
+  if (!arbitrated(p)) return std::nullopt;
+  if (p.compute_percent == 0) return std::string("w100");  // no percentage: weight 100
+  if (p.compute_percent > 100) return std::string("?");
+  return fmt::format("{}%", p.compute_percent);
+}
+std::optional<std::uint32_t> compute_percent(const ProcessView& p) {
+  if (!arbitrated(p) || p.compute_percent == 0 || p.compute_percent > 100) return std::nullopt;
+  return p.compute_percent;
+}
+std::optional<std::string> compute_mode(const ProcessView& p) {
+  if (!arbitrated(p)) return std::nullopt;
+  if (p.compute_mode > static_cast<std::uint8_t>(ComputeMode::cap)) return std::string("?");
+  return std::string(to_string(static_cast<ComputeMode>(p.compute_mode)));
+}
+std::optional<std::string> priority(const ProcessView& p) {
+  if (!arbitrated(p)) return std::nullopt;
+  if (p.priority > static_cast<std::uint8_t>(Priority::low)) return std::string("?");
+  return std::string(to_string(static_cast<Priority>(p.priority)));
+}
+// What the device's schedule says; nothing for a process that is not arbitrated (a joined row
+// of such a slot is not believed) or not joined.
+std::optional<std::string> compute_state(const ProcessView& p) {
+  if (!arbitrated(p) || !p.compute.joined) return std::nullopt;
+  return p.compute.state;
+}
+std::optional<double> delivered(const ProcessView& p) {
+  if (!arbitrated(p) || !p.compute.joined) return std::nullopt;
+  return p.compute.delivered_share;
+}
+std::optional<double> utilization(const ProcessView& p) {
+  if (!arbitrated(p) || !p.compute.joined) return std::nullopt;
+  return p.compute.gpu_utilization;
+}
+
+// A fraction 0..1 from the shared table: anything else (NaN included) is not believed.
+std::optional<double> fraction(double v) {
+  if (!std::isfinite(v) || v < 0.0 || v > 1.0) return std::nullopt;
+  return v;
+}
+
+std::string percent_text(const std::optional<double>& f) {
+  return f ? fmt::format("{:.1f}%", *f * 100.0) : std::string("-");
+}
+
+std::string plural(std::size_t n, std::string_view one, std::string_view many) {
+  return fmt::format("{} {}", n, n == 1 ? one : many);
+}
+
+std::string duration_text(std::uint64_t ns) {
+  if (ns < 1'000'000) return fmt::format("{} us", ns / 1000);
+  if (ns < 10'000'000'000ull) return fmt::format("{} ms", ns / 1'000'000);
+  return fmt::format("{} s", ns / 1'000'000'000ull);
+}
+
+// ---- JSON ----------------------------------------------------------------------------------
+
+std::string json_opt_string(const std::optional<std::string>& s) {
+  return s ? json_escape(*s) : std::string("null");
+}
+template <typename T>
+std::string json_opt_number(const std::optional<T>& v) {
+  return v ? fmt::format("{}", *v) : std::string("null");
+}
+// A fraction 0..1 as a percentage with two decimals.
+std::string json_percent(const std::optional<double>& f) {
+  return f ? fmt::format("{:.2f}", *f * 100.0) : std::string("null");
+}
+
+std::string json_process(const ProcessView& p, bool on_device) {
+  std::string out = fmt::format(R"({{"slot":{},"pid":{},"comm":{},"group":{})", p.slot, p.pid,
+                                json_escape(p.comm), json_escape(p.group));
+  if (on_device) out += fmt::format(R"(,"charged_bytes":{})", p.charged);
+  out += fmt::format(R"(,"arbitrated":{},"compute_percent":{},"compute_mode":{},"priority":{})",
+                     arbitrated(p) ? "true" : "false", json_opt_number(compute_percent(p)),
+                     json_opt_string(compute_mode(p)), json_opt_string(priority(p)));
+  if (on_device) {
+    const bool joined = arbitrated(p) && p.compute.joined;
+    out += fmt::format(
+        R"(,"state":{},"delivered_share_percent":{},"gpu_utilization_percent":{},)"
+        R"("gpu_ns_total":{},"heartbeat_age_ms":{})",
+        json_opt_string(compute_state(p)), json_percent(delivered(p)), json_percent(utilization(p)),
+        joined ? std::to_string(p.compute.gpu_ns_total) : std::string("null"),
+        joined ? std::to_string(p.compute.heartbeat_age_ns / 1'000'000) : std::string("null"));
+  }
+  out += '}';
+  return out;
+}
+
 // ---- run_status ----------------------------------------------------------------------------
 
 volatile sig_atomic_t g_stop = 0;  // constant-initialised; set by SIGINT/SIGTERM in --watch
@@ -125,7 +197,7 @@ std::pair<std::string, int> render(const std::string& name, bool json) {
     return {fmt::format("xpu-run: status: {}\n", seg.error().message), 1};
   }
   seg.value()->reap_dead();
-  const NodeView view = snapshot(seg.value()->layout(), name);
+  const NodeView view = snapshot(seg.value()->layout(), name, timeslice::monotonic_now_ns());
   return {json ? format_json(view) + "\n" : format_text(view), 0};
 }
 
@@ -137,9 +209,64 @@ void sleep_interruptibly(double seconds) {
   }
 }
 
+// The compute side of one device: per registry slot, its row in the device's schedule.
+struct DeviceCompute {
+  timeslice::DeviceStatus status;
+  static constexpr std::size_t kNone = ~std::size_t{0};
+  std::vector<std::size_t> by_slot = std::vector<std::size_t>(kMaxSlots, kNone);  // into status
+  bool measured = false;  // some GPU time was charged on the device in the window
+
+  const timeslice::SlotStatus* row(std::uint32_t slot) const {
+    const std::size_t i = slot < kMaxSlots ? by_slot[slot] : kNone;
+    return i < status.slots.size() ? &status.slots[i] : nullptr;
+  }
+};
+
+DeviceCompute read_compute(const timeslice::DeviceSchedule& table, timeslice::Nanos now) {
+  DeviceCompute dc;
+  dc.status = timeslice::read_status(table, now);
+  for (std::size_t i = 0; i < dc.status.slots.size(); ++i) {
+    const timeslice::SlotStatus& row = dc.status.slots[i];
+    if (row.slot < kMaxSlots) dc.by_slot[row.slot] = i;
+    if (row.delivered_share > 0.0) dc.measured = true;
+  }
+  return dc;
+}
+
+// `row` is the schedule's row of a registry slot that belongs to the same group.
+ComputeView compute_view(const DeviceCompute& dc, const timeslice::SlotStatus& row) {
+  ComputeView c;
+  c.joined = true;
+  // Alone: no other group is joined on the device. In share mode the scheduler then tracks
+  // nothing, so there is no share to show (a 0% would be a lie).
+  const bool other_group = std::any_of(dc.status.slots.begin(), dc.status.slots.end(),
+                                       [&](const auto& r) { return r.group != row.group; });
+  const bool alone = row.mode == timeslice::Mode::kShare && !other_group;
+  if (alone) {
+    c.state = "alone";
+  } else if (row.holder) {
+    c.state = "holds";
+  } else if (row.waiting) {
+    c.state = "waits";
+  } else if (row.busy) {
+    c.state = "busy";
+  } else {
+    c.state = "idle";
+  }
+  if (!alone && dc.measured) {
+    c.delivered_share = fraction(row.delivered_share);
+    c.gpu_utilization = fraction(row.gpu_utilization);
+  }
+  c.gpu_ns_total = row.gpu_ns_total;
+  c.heartbeat_age_ns =
+      row.heartbeat_age_ns > 0 ? static_cast<std::uint64_t>(row.heartbeat_age_ns) : 0;
+  return c;
+}
+
 }  // namespace
 
-NodeView snapshot(coordinator::NodeLayout& layout, const std::string& segment_name) {
+NodeView snapshot(coordinator::NodeLayout& layout, const std::string& segment_name,
+                  timeslice::Nanos now) {
   NodeView view;
   view.segment = "/dev/shm/" + segment_name;
   const memquota::Ledger ledger(layout.ledger);
@@ -167,6 +294,7 @@ NodeView snapshot(coordinator::NodeLayout& layout, const std::string& segment_na
     slot.view.slot = s;
     slot.view.pid = e.pid;
     slot.view.comm = bounded(e.comm, sizeof(e.comm));
+    slot.view.arbitrated = e.arbitrated;
     slot.view.compute_percent = e.compute_percent;
     slot.view.compute_mode = e.compute_mode;
     slot.view.priority = e.priority;
@@ -185,12 +313,33 @@ NodeView snapshot(coordinator::NodeLayout& layout, const std::string& segment_na
     std::memcpy(uuid.bytes.data(), e.uuid, sizeof(e.uuid));
     dev.uuid = to_string(uuid);
     dev.physical_bytes = e.physical_bytes.load(std::memory_order_relaxed);
+
+    const DeviceCompute dc = read_compute(layout.schedules[d], now);
+    if (dc.status.has_holder && dc.status.holder_group < kMaxGroups) {
+      dev.holder_index = dc.status.holder_group;
+      if (group_ready[dc.status.holder_group])
+        dev.holder_name = group_names[dc.status.holder_group];
+      dev.slice_age_ns =
+          dc.status.slice_age_ns > 0 ? static_cast<std::uint64_t>(dc.status.slice_age_ns) : 0;
+    }
+    dev.handovers = dc.status.handovers;
+    // A registry slot's schedule row, believed only when both name the same group.
+    const auto row_of = [&](const Slot& s) -> const timeslice::SlotStatus* {
+      const timeslice::SlotStatus* row = dc.row(s.view.slot);
+      return row != nullptr && s.group != coordinator::kNoGroup && row->group == s.group ? row
+                                                                                         : nullptr;
+    };
+
     for (std::uint32_t g = 0; g < kMaxGroups; ++g) {
       if (!group_ready[g]) continue;
       const std::uint64_t quota = ledger.quota(g, d);
       const std::uint64_t used = ledger.group_usage(g, d);
-      // A group is on this device once a member set its quota here or charged memory here.
-      if (quota == memquota::kQuotaUnset && used == 0) continue;
+      // A group is on this device once a member set its quota here, charged memory here, or
+      // joined the device's compute schedule.
+      const bool computes = std::any_of(slots.begin(), slots.end(), [&](const Slot& s) {
+        return s.group == g && row_of(s) != nullptr;
+      });
+      if (quota == memquota::kQuotaUnset && used == 0 && !computes) continue;
       GroupView group;
       group.name = group_names[g];
       if (quota != memquota::kQuotaUnset && quota != memquota::kUnlimited) group.quota = quota;
@@ -199,6 +348,7 @@ NodeView snapshot(coordinator::NodeLayout& layout, const std::string& segment_na
         if (s.group != g) continue;
         ProcessView p = s.view;
         p.charged = ledger.slot_usage(s.view.slot, d);
+        if (const timeslice::SlotStatus* row = row_of(s)) p.compute = compute_view(dc, *row);
         group.processes.push_back(std::move(p));
         s.placed = true;
       }
@@ -220,38 +370,54 @@ std::string format_text(const NodeView& view) {
     out += "no xpushim processes on this node\n";
     return out;
   }
-  // SHARE, MODE and PRIORITY are the compute settings of each process ("-": not set).
-  const auto process_header = fmt::format("    {:<5} {:<8} {:<16} {:>12}  {:<6} {:<6} {}\n", "SLOT",
-                                          "PID", "COMM", "CHARGED", "SHARE", "MODE", "PRIORITY");
+  // Per process: memory charged here / the group's quota; the compute settings (SHARE: a
+  // percentage, or w100 for weight 100 without one); what the scheduler measured over the last
+  // seconds (DELIVERED: its part of the GPU time used on the device; GPU: its GPU time / wall
+  // time) and its STATE. "-": not arbitrated, not joined on this GPU, or not measured.
+  constexpr std::string_view kRow = "    {:<8} {:<16} {:>25}  {:<5} {:<5} {:<8} {:>9} {:>6}  {}\n";
+  const auto process_header = fmt::format(kRow, "PID", "COMM", "USED / QUOTA", "SHARE", "MODE",
+                                          "PRIORITY", "DELIVERED", "GPU", "STATE");
   for (const DeviceView& d : view.devices) {
     out += fmt::format("\n{}  {}\n", d.uuid, format_bytes(d.physical_bytes));
+    if (d.holder_index) {
+      const std::string holder = d.holder_name
+                                     ? printable(*d.holder_name)
+                                     : fmt::format("group #{} (unknown)", *d.holder_index);
+      out +=
+          fmt::format("  compute: held by {} for {}, {}\n", holder, duration_text(d.slice_age_ns),
+                      plural(d.handovers, "hand-over", "hand-overs"));
+    } else {
+      out +=
+          fmt::format("  compute: not held, {}\n", plural(d.handovers, "hand-over", "hand-overs"));
+    }
     if (d.groups.empty()) {
       out += "  (no group uses this GPU now)\n";
       continue;
     }
     out += fmt::format("  {:<34} {:>12} {:>12}\n", "GROUP", "QUOTA", "USED");
     for (const GroupView& g : d.groups) {
+      const std::string quota = g.quota ? format_bytes(*g.quota) : std::string("none");
       out +=
-          fmt::format("  {:<34} {:>12} {:>12}\n", printable(g.name),
-                      g.quota ? format_bytes(*g.quota) : std::string("none"), format_bytes(g.used));
+          fmt::format("  {:<34} {:>12} {:>12}\n", printable(g.name), quota, format_bytes(g.used));
       if (g.processes.empty()) continue;
       out += process_header;
       for (const ProcessView& p : g.processes) {
-        out +=
-            fmt::format("    {:<5} {:<8} {:<16} {:>12}  {:<6} {:<6} {}\n", p.slot, p.pid,
-                        printable(p.comm), format_bytes(p.charged), compute_share(p).value_or("-"),
-                        compute_mode(p).value_or("-"), priority(p).value_or("-"));
+        out += fmt::format(kRow, p.pid, printable(p.comm),
+                           fmt::format("{} / {}", format_bytes(p.charged), quota),
+                           compute_share(p).value_or("-"), compute_mode(p).value_or("-"),
+                           priority(p).value_or("-"), percent_text(delivered(p)),
+                           percent_text(utilization(p)), compute_state(p).value_or("-"));
       }
     }
   }
   if (!view.off_gpu.empty()) {
-    out += "\nProcesses without memory on any GPU yet:\n";
-    out += fmt::format("    {:<5} {:<8} {:<16} {:<34} {:<6} {:<6} {}\n", "SLOT", "PID", "COMM",
-                       "GROUP", "SHARE", "MODE", "PRIORITY");
+    out += "\nProcesses without memory or compute on any GPU yet:\n";
+    constexpr std::string_view kOff = "    {:<8} {:<16} {:<34} {:<5} {:<5} {}\n";
+    out += fmt::format(kOff, "PID", "COMM", "GROUP", "SHARE", "MODE", "PRIORITY");
     for (const ProcessView& p : view.off_gpu) {
-      out += fmt::format("    {:<5} {:<8} {:<16} {:<34} {:<6} {:<6} {}\n", p.slot, p.pid,
-                         printable(p.comm), printable(p.group), compute_share(p).value_or("-"),
-                         compute_mode(p).value_or("-"), priority(p).value_or("-"));
+      out += fmt::format(kOff, p.pid, printable(p.comm), printable(p.group),
+                         compute_share(p).value_or("-"), compute_mode(p).value_or("-"),
+                         priority(p).value_or("-"));
     }
   }
   return out;
@@ -263,14 +429,18 @@ std::string format_json(const NodeView& view) {
   for (std::size_t i = 0; i < view.devices.size(); ++i) {
     const DeviceView& d = view.devices[i];
     if (i > 0) out += ',';
-    out += fmt::format(R"({{"uuid":{},"physical_bytes":{},"groups":[)", json_escape(d.uuid),
-                       d.physical_bytes);
+    out += fmt::format(
+        R"({{"uuid":{},"physical_bytes":{},"holder_group":{},"holder_group_index":{},)"
+        R"("slice_age_ms":{},"handovers":{},"groups":[)",
+        json_escape(d.uuid), d.physical_bytes, json_opt_string(d.holder_name),
+        json_opt_number(d.holder_index),
+        d.holder_index ? std::to_string(d.slice_age_ns / 1'000'000) : std::string("null"),
+        d.handovers);
     for (std::size_t j = 0; j < d.groups.size(); ++j) {
       const GroupView& g = d.groups[j];
       if (j > 0) out += ',';
       out += fmt::format(R"({{"name":{},"quota_bytes":{},"used_bytes":{},"processes":[)",
-                         json_escape(g.name),
-                         g.quota ? std::to_string(*g.quota) : std::string("null"), g.used);
+                         json_escape(g.name), json_opt_number(g.quota), g.used);
       for (std::size_t k = 0; k < g.processes.size(); ++k) {
         if (k > 0) out += ',';
         out += json_process(g.processes[k], true);
@@ -368,20 +538,27 @@ int run_status(const StatusArgs& args) {
     ::sigaction(SIGINT, &sa, nullptr);
     ::sigaction(SIGTERM, &sa, nullptr);
   }
+  // A terminal is redrawn in place; a pipe or file gets the snapshots one after another, text
+  // ones parted by a separator line, JSON ones one per line (JSON lines).
   const bool clear = args.watch && !args.json && ::isatty(STDOUT_FILENO) == 1;
-  for (;;) {
+  constexpr std::string_view kSeparator =
+      "------------------------------------------------------------------------\n";
+  for (std::uint64_t shown = 0;; ++shown) {
     auto [text, rc] = render(name, args.json);
     if (clear) {
       const std::time_t now = std::time(nullptr);
+      std::tm local{};
       char when[64] = "";
-      std::strftime(when, sizeof when, "%F %T", std::localtime(&now));
+      if (::localtime_r(&now, &local) != nullptr) std::strftime(when, sizeof when, "%F %T", &local);
       text = fmt::format("\x1b[H\x1b[2JEvery {}s: xpu-run status  {}\n\n{}", args.interval_s, when,
                          text);
+    } else if (shown > 0 && !args.json && rc == 0) {
+      text = std::string(kSeparator) + text;
     }
     std::fputs(text.c_str(), rc == 0 ? stdout : stderr);
     std::fflush(stdout);
     if (!args.watch || rc != 0) return rc;  // an unreadable segment will not heal by itself
-    if (!clear && !args.json) std::fputs("\n", stdout);
+    if (args.watch_count && shown + 1 >= *args.watch_count) return 0;
     sleep_interruptibly(args.interval_s);
     if (g_stop) return 0;
   }

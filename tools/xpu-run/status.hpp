@@ -12,8 +12,24 @@
 
 #include "cli.hpp"
 #include "xpu/coordinator/layout.hpp"
+#include "xpu/timeslice/clock.hpp"
 
 namespace xpu::run {
+
+// A process's compute on one device, read from that device's schedule (timeslice::read_status).
+struct ComputeView {
+  bool joined = false;  // its slot takes part in this device's schedule (in its own group)
+  // "holds" (its group holds the device), "waits", "busy", "idle", or "alone" (share mode and no
+  // other group on the device: the scheduler measures nothing then). Empty when not joined.
+  std::string state;
+  // Its part of all GPU time charged on the device over the last 2-4 s, and its GPU time / wall
+  // time over the same window, both 0..1. nullopt when not measured: alone in share mode, or
+  // nothing at all was charged on the device in the window.
+  std::optional<double> delivered_share;
+  std::optional<double> gpu_utilization;
+  std::uint64_t gpu_ns_total = 0;      // charged since it joined
+  std::uint64_t heartbeat_age_ns = 0;  // since its last scheduler tick
+};
 
 struct ProcessView {
   std::uint32_t slot = 0;
@@ -21,11 +37,14 @@ struct ProcessView {
   std::string comm;
   std::string group;          // "?" when the slot's group index is out of range or free
   std::uint64_t charged = 0;  // bytes charged on the device it is listed under
-  // Compute settings as the slot records them (written by the compute time-slice issue; zero
-  // until then, which reads as "not set").
+  // Compute settings as the slot records them: arbitrated = 1 when the process takes part in
+  // compute arbitration (any other value reads as "not arbitrated"); compute_percent 0 = no
+  // percentage (weight 100); compute_mode is a ComputeMode, priority an xpu::Priority.
+  std::uint8_t arbitrated = 0;
   std::uint8_t compute_percent = 0;
   std::uint8_t compute_mode = 0;
   std::uint8_t priority = 0;
+  ComputeView compute;  // on the device it is listed under; never joined in NodeView::off_gpu
 };
 
 struct GroupView {
@@ -38,7 +57,13 @@ struct GroupView {
 struct DeviceView {
   std::string uuid;
   std::uint64_t physical_bytes = 0;
-  std::vector<GroupView> groups;  // groups with a quota or usage on this device
+  std::vector<GroupView> groups;  // groups with a quota, usage or a joined process on this device
+  // The compute schedule: the group holding the device (its index; its name when the registry
+  // has that group), how long it has held it, and how often the holder changed.
+  std::optional<std::uint32_t> holder_index;
+  std::optional<std::string> holder_name;
+  std::uint64_t slice_age_ns = 0;
+  std::uint64_t handovers = 0;
 };
 
 struct NodeView {
@@ -50,8 +75,10 @@ struct NodeView {
 };
 
 // Reads the segment as it is now; call NodeSegment::reap_dead() first so that dead processes
-// are gone. Non-const only because memquota::Ledger wraps a mutable table; nothing is written.
-NodeView snapshot(coordinator::NodeLayout& layout, const std::string& segment_name);
+// are gone. `now` is CLOCK_MONOTONIC (the schedules' clock). Non-const only because
+// memquota::Ledger wraps a mutable table; nothing is written.
+NodeView snapshot(coordinator::NodeLayout& layout, const std::string& segment_name,
+                  timeslice::Nanos now = timeslice::monotonic_now_ns());
 
 std::string format_text(const NodeView& view);
 std::string format_json(const NodeView& view);   // one line, one object
@@ -60,7 +87,8 @@ std::string json_escape(std::string_view text);  // with the quotes; invalid UTF
 // The text for a node without a segment (nobody has used xpushim under this name yet).
 std::string format_absent(const std::string& segment_name, bool json);
 
-// Runs `xpu-run status`; returns the exit status (0, or 1 if the segment cannot be read).
+// Runs `xpu-run status`; returns the exit status (0, or 1 if the segment cannot be read). With
+// --watch it redraws every interval until SIGINT/SIGTERM (or --watch-count snapshots), then 0.
 int run_status(const StatusArgs& args);
 
 }  // namespace xpu::run

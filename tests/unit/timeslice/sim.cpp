@@ -52,6 +52,7 @@ void Simulation::run_until(Nanos end) {
     const Event e = events_.top();
     events_.pop();
     now_ = std::max(now_, e.t);
+    if (gpu_model_ == GpuModel::kTimeSliced) advance_gpu(now_);
     if (e.type == Ev::kCorrupt) {
       std::mt19937_64 rng(e.arg);
       auto* bytes = reinterpret_cast<unsigned char*>(static_cast<void*>(table_.get()));
@@ -77,6 +78,7 @@ void Simulation::run_until(Nanos end) {
         p.unreported.clear();
         p.arrivals.clear();
         p.kernels_left = 0;
+        p.sync_pending = false;
         push(now_, e.proc, Ev::kWatch, p.gen);
         if (p.spec.work.kind == WorkKind::kRequests) {
           push(now_ + p.spec.work.period_ns, e.proc, Ev::kRequest, p.gen);
@@ -103,12 +105,15 @@ void Simulation::run_until(Nanos end) {
         break;
       case Ev::kKill:
         p.alive = false;
+        p.gpu_queue.clear();  // its context is destroyed with it
+        if (running_ == e.proc) running_ = -1;
         break;
       case Ev::kCorrupt:
         break;
     }
   }
   now_ = std::max(now_, end);
+  if (gpu_model_ == GpuModel::kTimeSliced) advance_gpu(now_);
 }
 
 Nanos Simulation::draw_kernel(Proc& p) {
@@ -132,6 +137,7 @@ Nanos Simulation::next_work(Proc& p) {
     }
     case WorkKind::kRequests:
       if (p.kernels_left > 0) return now_;
+      if (p.sync_pending) return now_ + std::max<Nanos>(own_work_left(p, p.gpu_queue.size()), 1);
       if (p.sync_until > now_) return p.sync_until;  // synchronizing on the last request
       if (p.arrivals.empty()) return kNever;         // the next arrival schedules a launch
       p.request_arrival = p.arrivals.front();
@@ -160,17 +166,28 @@ void Simulation::on_launch(int idx) {
     schedule_launch(p, idx, p.queued_ends.front());  // CUDA launch queue full: block
     return;
   }
+  if (p.gpu_queue.size() >= p.spec.work.queue_depth) {
+    // Time-sliced GPU: the front kernel ends no sooner than its remaining time; look again then.
+    schedule_launch(p, idx, now_ + std::max<Nanos>(own_work_left(p, 1), 1));
+    return;
+  }
 
   const Decision d = p.arb->before_launch(now_);
   if (!d.go()) {
     ++p.st.waits;
-    p.report_before_retry =
-        d.reason == WaitReason::kInflightBound || d.reason == WaitReason::kCapBudget;
+    if (d.reason == WaitReason::kOtherHolder) ++p.st.holder_waits;
+    if (d.reason == WaitReason::kDrain) ++p.st.drain_waits;
+    p.report_before_retry = d.reason != WaitReason::kOtherHolder;  // as the adapter does
     schedule_launch(p, idx, std::max(d.retry_at_ns, now_ + 1) + p.spec.sleep_overshoot_ns);
     return;
   }
 
   const Nanos dur = draw_kernel(p);
+  if (gpu_model_ == GpuModel::kTimeSliced) {
+    submit(p, d, dur);
+    schedule_launch(p, idx, now_ + p.spec.work.cpu_per_launch_ns);
+    return;
+  }
   const Nanos start = std::max(now_, gpu_tail_);
   const Nanos end = start + dur;
   gpu_tail_ = end;
@@ -197,6 +214,89 @@ void Simulation::on_launch(int idx) {
     }
   }
   schedule_launch(p, idx, now_ + p.spec.work.cpu_per_launch_ns);
+}
+
+void Simulation::submit(Proc& p, const Decision& d, Nanos dur) {
+  ++p.st.launches;
+  if (record_go_) p.st.go_times.push_back(now_);
+  Kernel k;
+  k.submit = now_;
+  k.remaining = dur;
+  k.tracked = d.track;
+  k.from_previous = !p.gpu_queue.empty();
+  k.gen = p.gen;
+  if (d.track) {
+    ++p.st.tracked;
+    p.arb->on_launch(now_);
+  }
+  if (p.spec.work.kind == WorkKind::kRequests) {
+    k.request_arrival = p.request_arrival;
+    k.first_of_request = !p.request_started;
+    p.request_started = true;
+    k.last_of_request = --p.kernels_left == 0;
+    if (k.last_of_request) p.sync_pending = true;
+  }
+  p.gpu_queue.push_back(k);
+}
+
+int Simulation::next_runnable(int after) const {
+  const int n = static_cast<int>(procs_.size());
+  for (int i = 1; i <= n; ++i) {
+    const int j = ((after < 0 ? -1 : after) + i + n) % n;
+    if (!procs_[static_cast<std::size_t>(j)].gpu_queue.empty()) return j;
+  }
+  return -1;
+}
+
+void Simulation::count_in_window(Proc& p, Nanos from, Nanos to) {
+  const Nanos in = std::max<Nanos>(0, std::min(to, window_to_) - std::max(from, window_from_));
+  p.st.gpu_ns += in;
+  busy_in_window_ += in;
+}
+
+Nanos Simulation::own_work_left(const Proc& p, std::size_t kernels) const {
+  Nanos left = 0;
+  for (std::size_t i = 0; i < kernels && i < p.gpu_queue.size(); ++i) {
+    left += p.gpu_queue[i].remaining;
+  }
+  return left;
+}
+
+void Simulation::advance_gpu(Nanos to) {
+  // Round robin between the processes with queued work, one quantum each; a process whose queue
+  // empties gives up the rest of its quantum. Each process's kernels run in its own order.
+  while (gpu_now_ < to) {
+    if (running_ < 0 || procs_[static_cast<std::size_t>(running_)].gpu_queue.empty() ||
+        quantum_left_ <= 0) {
+      running_ = next_runnable(running_);
+      quantum_left_ = quantum_ns_;
+      if (running_ < 0) {
+        gpu_now_ = to;  // idle
+        return;
+      }
+    }
+    Proc& p = procs_[static_cast<std::size_t>(running_)];
+    Kernel& k = p.gpu_queue.front();
+    if (!k.started) {
+      k.started = true;
+      if (k.first_of_request) p.st.queue_delay.push_back(gpu_now_ - k.request_arrival);
+    }
+    const Nanos run = std::min({to - gpu_now_, k.remaining, quantum_left_});
+    count_in_window(p, gpu_now_, gpu_now_ + run);
+    gpu_now_ += run;
+    k.remaining -= run;
+    quantum_left_ -= run;
+    if (k.remaining > 0) continue;
+    // Completed: what the adapter's events measure for it.
+    const Nanos measured = gpu_now_ - (k.from_previous ? p.last_end : k.submit);
+    p.last_end = gpu_now_;
+    if (k.tracked && k.gen == p.gen) p.unreported.emplace_back(gpu_now_, measured);
+    if (k.last_of_request) {
+      p.st.latency.push_back(gpu_now_ - k.request_arrival);
+      p.sync_pending = false;
+    }
+    p.gpu_queue.pop_front();
+  }
 }
 
 void Simulation::report(Proc& p) {

@@ -1,13 +1,22 @@
 // A deterministic discrete-event simulation of processes sharing one GPU, driving the Arbiter API
 // exactly as the CUDA adapter does:
 //   launch thread: before_launch(); kGo -> submit the kernel (and on_launch() when track is set);
-//                  kWait -> sleep until retry_at_ns, first reporting completions when the reason is
-//                  kInflightBound or kCapBudget (the adapter polls its events then);
+//                  kWait -> sleep until retry_at_ns, first reporting completions for any reason
+//                  but kOtherHolder (the adapter polls its events then);
 //   watcher:       report completions of tracked launches (on_complete with their exact GPU time),
 //                  then tick(), and sleep until the time tick() returned.
-// The GPU runs all submitted kernels one after another in submission order (one FIFO across
-// processes), so every kernel's start and end are known when it is submitted. A process may have at
-// most queue_depth kernels queued (CUDA's launch queue); further launches block until one finishes.
+// Two GPU models (Simulation::set_gpu):
+//   kFifo (default): the GPU runs all submitted kernels one after another in submission order (one
+//     FIFO across processes), so every kernel's start and end are known when it is submitted, and
+//     the watcher reports each tracked kernel's exact duration.
+//   kTimeSliced: what a real GPU does with several processes' contexts. Each process's kernels run
+//     in its own order, but while several processes have work queued the GPU round-robins between
+//     them in quanta (1 ms). The watcher reports what the CUDA adapter measures from events: the
+//     time from this process's previous completion to this one if its previous work was still
+//     queued when the launch was submitted, else from the submission (so time spent behind another
+//     process's work is charged too). A killed process's queued work is dropped (its context dies).
+// A process may have at most queue_depth kernels queued (CUDA's launch queue); further launches
+// block until one finishes.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +35,8 @@ namespace xpu::timeslice::sim {
 inline constexpr Nanos kNever = INT64_MAX;
 
 enum class WorkKind { kIdle, kBusy, kBursty, kRequests };
+
+enum class GpuModel { kFifo, kTimeSliced };
 
 struct Workload {
   WorkKind kind = WorkKind::kBusy;
@@ -55,6 +66,8 @@ struct ProcStats {
   std::uint64_t launches = 0;      // all launches
   std::uint64_t tracked = 0;       // launches it was asked to track
   std::uint64_t waits = 0;         // before_launch calls that said wait
+  std::uint64_t holder_waits = 0;  // ... because another group holds the device
+  std::uint64_t drain_waits = 0;   // ... because the previous holder's work still drains
   std::vector<Nanos> latency;      // kRequests: arrival -> last kernel of the request done
   std::vector<Nanos> queue_delay;  // kRequests: arrival -> first kernel starts on the GPU
   std::vector<Nanos> go_times;     // times of launches (only when record_go_times)
@@ -76,6 +89,11 @@ class Simulation {
   /// GPU time is counted inside [from, to) (absolute).
   void set_window(Nanos from, Nanos to);
   void record_go_times(bool on) { record_go_ = on; }
+  /// Chooses the GPU model (before the first event runs); quantum_ns is kTimeSliced's time slice.
+  void set_gpu(GpuModel model, Nanos quantum_ns = 1'000'000) {
+    gpu_model_ = model;
+    quantum_ns_ = quantum_ns;
+  }
   void run_until(Nanos end);
 
   Nanos start() const { return start_; }
@@ -103,6 +121,18 @@ class Simulation {
     std::uint64_t arg;
     bool operator>(const Event& o) const { return t != o.t ? t > o.t : seq > o.seq; }
   };
+  // A kernel queued on the time-sliced GPU.
+  struct Kernel {
+    Nanos submit = 0;
+    Nanos remaining = 0;
+    bool tracked = false;
+    bool from_previous = false;  // the process's previous work was queued at submission
+    bool started = false;
+    bool first_of_request = false;
+    bool last_of_request = false;
+    Nanos request_arrival = 0;
+    std::uint64_t gen = 0;
+  };
   struct Proc {
     ProcSpec spec;
     std::unique_ptr<Arbiter> arb;
@@ -119,6 +149,9 @@ class Simulation {
     Nanos request_arrival = 0;
     bool request_started = false;
     Nanos sync_until = 0;
+    std::deque<Kernel> gpu_queue;  // kTimeSliced: its kernels not finished, in order
+    Nanos last_end = 0;            // kTimeSliced: when its previous kernel finished
+    bool sync_pending = false;     // kTimeSliced: the last request's last kernel has not finished
     std::mt19937_64 rng;
     ProcStats st;
   };
@@ -130,6 +163,11 @@ class Simulation {
   void report(Proc& p);
   Nanos next_work(Proc& p);
   Nanos draw_kernel(Proc& p);
+  void submit(Proc& p, const Decision& d, Nanos dur);
+  void advance_gpu(Nanos to);
+  int next_runnable(int after) const;
+  void count_in_window(Proc& p, Nanos from, Nanos to);
+  Nanos own_work_left(const Proc& p, std::size_t kernels) const;
 
   Tunables tunables_;
   std::unique_ptr<DeviceSchedule> table_;
@@ -143,6 +181,11 @@ class Simulation {
   Nanos window_to_ = kNever;
   Nanos busy_in_window_ = 0;
   bool record_go_ = false;
+  GpuModel gpu_model_ = GpuModel::kFifo;
+  Nanos quantum_ns_ = 1'000'000;
+  Nanos gpu_now_ = 0;  // kTimeSliced: the GPU has been simulated up to here
+  int running_ = -1;   // kTimeSliced: the process in its quantum, -1 = none
+  Nanos quantum_left_ = 0;
   std::uint64_t seed_;
 };
 

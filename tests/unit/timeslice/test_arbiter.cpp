@@ -238,11 +238,19 @@ TEST_CASE("arbiter: high priority preempts at its first launch; low keeps little
   CHECK(d.reason == WaitReason::kInflightBound);
   CHECK(d.retry_at_ns == f.now() + f.t.inflight_poll_ns);
 
-  // High launches inside low's slice: go at once; low's next launch waits.
+  // High launches inside low's slice: it takes the device at once, but lets low's queued work
+  // drain before it submits (exclusive hand-over); low, waited for, reports at the drain's pace.
   f.clock.advance(100 * kUs);
-  REQUIRE(high->before_launch(f.now()).go());
+  const Decision first = high->before_launch(f.now());
   CHECK(f.holder().group == 1);
+  REQUIRE_FALSE(first.go());
+  CHECK(first.reason == WaitReason::kDrain);
+  CHECK(first.retry_at_ns == f.now() + f.t.drain_poll_ns);
+  const Decision draining = low->before_launch(f.now());
+  CHECK(draining.reason == WaitReason::kDrain);
+  CHECK(low->tick(f.now()) == f.now() + f.t.drain_tick_ns);
   low->on_complete(f.now(), 2, 400 * kUs);
+  REQUIRE(high->before_launch(f.now()).go());
   const Decision after = low->before_launch(f.now());
   CHECK_FALSE(after.go());
   CHECK(after.reason == WaitReason::kOtherHolder);
@@ -348,6 +356,172 @@ TEST_CASE("arbiter: lost completion reports cannot block a process forever",
   }
   CHECK(low->inflight_launches() == 0);
   CHECK(low->before_launch(f.now()).go());
+}
+
+}  // namespace
+}  // namespace xpu::timeslice::test
+
+// ---- exclusive hand-over ----
+
+namespace xpu::timeslice::test {
+namespace {
+
+// a holds with two tracked launches queued while b waits; returns when a's slice is over.
+void hold_with_queued_work(Fixture& f, Arbiter& a, Arbiter& b) {
+  REQUIRE(a.join(f.now(), 0, 50, Mode::kShare, Priority::kNormal));
+  REQUIRE(b.join(f.now(), 1, 50, Mode::kShare, Priority::kNormal));
+  REQUIRE(a.before_launch(f.now()).go());
+  const Nanos slice_start = f.now();
+  REQUIRE_FALSE(b.before_launch(f.now()).go());  // b waits: a now sees contention
+  // a has used the GPU (so b is next at the slice end) and has two launches queued.
+  REQUIRE(a.before_launch(f.now()).go());
+  a.on_launch(f.now());
+  a.on_complete(f.now(), 1, 5 * kMs);
+  for (int i = 0; i < 2; ++i) {
+    const Decision d = a.before_launch(f.now());
+    REQUIRE(d.go());
+    REQUIRE(d.track);
+    a.on_launch(f.now());
+  }
+  CHECK(f.table->groups[0].inflight_until_ns.load() > f.now());
+  // The work runs long; a's watcher ticks meanwhile, renewing its leases.
+  f.clock.set(slice_start + f.t.slice_ns / 2);
+  (void)a.tick(f.now());
+  f.clock.set(slice_start + f.t.slice_ns);
+}
+
+TEST_CASE("arbiter: a new holder waits until the previous holder's queued work has drained",
+          "[timeslice][arbiter][exclusive]") {
+  Fixture f;
+  auto a = f.make(0);
+  auto b = f.make(1);
+  hold_with_queued_work(f, *a, *b);
+  // Slice over: b takes the device, and waits for a's drain.
+  Decision d = b->before_launch(f.now());
+  CHECK(f.holder().group == 1);
+  const std::uint64_t word = f.table->holder.load();
+  const PreviousHolder prev = decode_previous(f.table->previous_holder.load(), word);
+  CHECK(prev.present);
+  CHECK(prev.group == 0);
+  REQUIRE_FALSE(d.go());
+  CHECK(d.reason == WaitReason::kDrain);
+  CHECK(d.retry_at_ns == f.now() + f.t.drain_poll_ns);
+  // a is waited for: its watcher and its launch thread report at the drain's pace.
+  CHECK(a->tick(f.now()) == f.now() + f.t.drain_tick_ns);
+  d = a->before_launch(f.now());
+  CHECK(d.reason == WaitReason::kDrain);
+  CHECK(d.retry_at_ns == f.now() + f.t.drain_poll_ns);
+  f.clock.advance(1 * kMs);
+  CHECK(b->before_launch(f.now()).reason == WaitReason::kDrain);
+  // a's last completion pulls its in-flight lease in: b starts at once, and holds on to it.
+  a->on_complete(f.now(), 2, 2 * kMs);
+  CHECK(f.table->groups[0].inflight_until_ns.load() == f.now());
+  CHECK(b->before_launch(f.now()).go());
+  CHECK(f.table->holder.load() == word);
+  CHECK(a->tick(f.now()) == f.now() + f.t.active_tick_ns);  // waits for the device again
+  CHECK(a->before_launch(f.now()).reason == WaitReason::kOtherHolder);
+}
+
+TEST_CASE("arbiter: a drain that never ends is waited for max_drain_wait_ns at most",
+          "[timeslice][arbiter][exclusive]") {
+  Fixture f;
+  auto a = f.make(0);
+  auto b = f.make(1);
+  hold_with_queued_work(f, *a, *b);
+  // a dies (or loses its completions): its lease would live for inflight_lease_ns.
+  const Nanos slice_start = f.now();
+  Decision d = b->before_launch(f.now());
+  int polls = 0;
+  while (!d.go()) {
+    CHECK(d.reason == WaitReason::kDrain);
+    CHECK(d.retry_at_ns <= slice_start + f.t.max_drain_wait_ns);
+    f.clock.set(d.retry_at_ns);
+    d = b->before_launch(f.now());
+    REQUIRE(++polls < 1000);
+  }
+  CHECK(f.now() == slice_start + f.t.max_drain_wait_ns);
+  CHECK(f.holder().group == 1);
+  XPU_TS_REPORT("dead predecessor: new holder started after %.3f ms and %d polls",
+                (f.now() - slice_start) / 1e6, polls);
+}
+
+TEST_CASE("arbiter: with max_drain_wait_ns = 0 the new holder starts at once",
+          "[timeslice][arbiter][exclusive]") {
+  Fixture f;
+  f.t.max_drain_wait_ns = 0;
+  auto a = f.make(0);
+  auto b = f.make(1);
+  hold_with_queued_work(f, *a, *b);
+  CHECK(b->before_launch(f.now()).go());
+  CHECK(a->tick(f.now()) == f.now() + f.t.active_tick_ns);
+  CHECK(a->before_launch(f.now()).reason == WaitReason::kOtherHolder);
+}
+
+TEST_CASE("arbiter: no drain wait for the own group, and none once seen clear",
+          "[timeslice][arbiter][exclusive]") {
+  Fixture f;
+  auto m1 = f.make(0);
+  auto m2 = f.make(1);
+  REQUIRE(m1->join(f.now(), 0, 50, Mode::kShare, Priority::kNormal));
+  REQUIRE(m2->join(f.now(), 0, 50, Mode::kShare, Priority::kNormal));
+  REQUIRE(m1->before_launch(f.now()).go());
+  m1->on_launch(f.now());
+  // The record names our own group (it let go to nobody and took the device back): no wait.
+  const std::uint64_t word = f.table->holder.load();
+  f.table->previous_holder.store(encode_previous(word, true, 0));
+  CHECK(f.table->groups[0].inflight_until_ns.load() > f.now());
+  CHECK(m2->before_launch(f.now()).go());
+  CHECK(m1->before_launch(f.now()).go());
+
+  // Another group whose lease has expired: clear, and cached for this holder word, so that a
+  // lease that (wrongly) comes alive again later in the slice is not even looked at.
+  MemberConfig other;
+  other.present = true;
+  other.group = 7;
+  other.share_percent = 50;
+  f.table->groups[7].config.store(encode_config(other));
+  f.table->previous_holder.store(encode_previous(word, true, 7));
+  auto m3 = f.make(2);
+  REQUIRE(m3->join(f.now(), 0, 50, Mode::kShare, Priority::kNormal));
+  CHECK(m3->before_launch(f.now()).go());
+  f.table->groups[7].inflight_until_ns.store(f.now() + 10 * kMs);
+  CHECK(m3->before_launch(f.now()).go());
+  // A member that never looked before does see it (the record is per holder word).
+  auto m4 = f.make(3);
+  REQUIRE(m4->join(f.now(), 0, 50, Mode::kShare, Priority::kNormal));
+  CHECK(m4->before_launch(f.now()).reason == WaitReason::kDrain);
+  // A stale record (another holder word) means nothing to wait for.
+  f.table->previous_holder.store(encode_previous(word + (1U << 16), true, 7));
+  CHECK(m4->before_launch(f.now()).go());
+}
+
+TEST_CASE("arbiter: a capped holder out of budget is drained before the next holder starts",
+          "[timeslice][arbiter][exclusive]") {
+  Fixture f;
+  auto a = f.make(0);
+  auto b = f.make(1);
+  REQUIRE(a->join(f.now(), 0, 30, Mode::kCap, Priority::kNormal));
+  REQUIRE(b->join(f.now(), 1, 50, Mode::kShare, Priority::kNormal));
+  REQUIRE(a->before_launch(f.now()).go());
+  a->on_launch(f.now());
+  REQUIRE_FALSE(b->before_launch(f.now()).go());
+  REQUIRE(a->before_launch(f.now()).go());
+  a->on_launch(f.now());
+  // The first launch completes after 30 ms of GPU: the budget is spent, one launch still queued.
+  for (int i = 0; i < 30; ++i) {
+    f.clock.advance(1 * kMs);
+    (void)a->tick(f.now());
+    (void)b->before_launch(f.now());  // b keeps its demand up
+  }
+  a->on_complete(f.now(), 1, 30 * kMs);
+  Decision d = a->before_launch(f.now());
+  CHECK(d.reason == WaitReason::kCapBudget);
+  CHECK(f.holder().group == 1);                         // handed over
+  CHECK(d.retry_at_ns == f.now() + f.t.drain_poll_ns);  // and reports at the drain's pace
+  d = b->before_launch(f.now());
+  CHECK(d.reason == WaitReason::kDrain);
+  a->on_complete(f.now(), 1, 1 * kMs);
+  CHECK(b->before_launch(f.now()).go());
 }
 
 }  // namespace

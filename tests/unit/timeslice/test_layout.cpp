@@ -1,4 +1,5 @@
 // The shared-memory table: sizes, zero state, packing, and decoding of garbage.
+#include <cstddef>
 #include <random>
 #include <type_traits>
 
@@ -10,13 +11,17 @@ namespace {
 
 TEST_CASE("layout: sizes, alignment and version are what the coordinator folds in",
           "[timeslice][layout]") {
-  STATIC_REQUIRE(kLayoutVersion == 1);
+  STATIC_REQUIRE(kLayoutVersion == 2);
   STATIC_REQUIRE(sizeof(SlotSchedule) == 64);
   STATIC_REQUIRE(sizeof(GroupSchedule) == 64);
   STATIC_REQUIRE(sizeof(DeviceSchedule) == 32960);
   STATIC_REQUIRE(alignof(DeviceSchedule) == 64);
   STATIC_REQUIRE(std::is_standard_layout_v<DeviceSchedule>);
   STATIC_REQUIRE(std::is_trivially_destructible_v<DeviceSchedule>);
+  // Version 2: the previous-holder record sits in line 0 next to the holder word, and each group
+  // has an in-flight lease (exclusive hand-over).
+  STATIC_REQUIRE(offsetof(DeviceSchedule, previous_holder) == 16);
+  STATIC_REQUIRE(offsetof(GroupSchedule, inflight_until_ns) == 48);
 }
 
 TEST_CASE("layout: an all-zero table is the empty state", "[timeslice][layout]") {
@@ -101,6 +106,31 @@ TEST_CASE("layout: holder words", "[timeslice][layout]") {
   // The start wraps at 48 bits instead of spilling into the group code.
   CHECK(decode_holder(encode_holder(5, (std::uint64_t{1} << 48) + 9)).start_us == 9);
   CHECK(decode_holder(encode_holder(5, (std::uint64_t{1} << 48) + 9)).group == 5);
+}
+
+TEST_CASE("layout: previous-holder records apply only to their own holder word",
+          "[timeslice][layout]") {
+  const std::uint64_t word = encode_holder(5, 123'456'789);
+  PreviousHolder p = decode_previous(encode_previous(word, true, 7), word);
+  CHECK(p.present);
+  CHECK(p.group == 7);
+  CHECK(decode_previous(encode_previous(word, true, 255), word).group == 255);
+  CHECK_FALSE(decode_previous(encode_previous(word, false, 7), word).present);
+  CHECK(previous_matches(encode_previous(word, false, 7), word));
+  // A record written for another slice (or not yet written for this one) names nobody.
+  const std::uint64_t next = encode_holder(5, 123'456'790);
+  CHECK_FALSE(previous_matches(encode_previous(word, true, 7), next));
+  CHECK_FALSE(decode_previous(encode_previous(word, true, 7), next).present);
+  // The tag is the slice start alone: another group's word of the same microsecond shares it.
+  CHECK(decode_previous(encode_previous(word, true, 7), encode_holder(6, 123'456'789)).present);
+  // "Nobody holds" has a tag of its own, so a group that let go is carried to the next install.
+  p = decode_previous(encode_previous(kNoHolder, true, 3), kNoHolder);
+  CHECK(p.present);
+  CHECK(p.group == 3);
+  // Zero and corrupt group codes name nobody.
+  CHECK_FALSE(decode_previous(0, kNoHolder).present);
+  CHECK_FALSE(decode_previous((word & ~std::uint64_t{0xFFFF}) | 0xFFFF, word).present);
+  CHECK_FALSE(decode_previous((word & ~std::uint64_t{0xFFFF}) | 257, word).present);
 }
 
 }  // namespace

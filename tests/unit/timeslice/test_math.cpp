@@ -71,6 +71,32 @@ TEST_CASE("tunables: sanitized keeps every lease below the garbage threshold",
   CHECK(s.inflight_lease_ns == d.inflight_lease_ns);
   CHECK(s.cap_burst_ns == d.cap_burst_ns);
   CHECK(s.presence_lease_ns == d.presence_lease_ns);
+  CHECK(s.max_drain_wait_ns == d.max_drain_wait_ns);
+  CHECK(s.drain_poll_ns == d.drain_poll_ns);
+  CHECK(s.drain_tick_ns == d.drain_tick_ns);
+}
+
+TEST_CASE("tunables: the exclusive hand-over's tunables are clamped", "[timeslice][math]") {
+  const Tunables d;
+  CHECK(d.max_drain_wait_ns > d.contended_inflight_ns);  // a bounded drain fits
+  Tunables wild;
+  wild.drain_poll_ns = 0;
+  wild.max_drain_wait_ns = 10 * kS;
+  wild.drain_tick_ns = 1 * kS;
+  Tunables t = sanitized(wild);
+  CHECK(t.drain_poll_ns >= 1 * kUs);
+  CHECK(t.max_drain_wait_ns == 100 * kMs);
+  CHECK(t.drain_tick_ns == t.active_tick_ns);
+  wild.drain_poll_ns = 200 * kUs;
+  wild.max_drain_wait_ns = 1;
+  wild.drain_tick_ns = -5;
+  t = sanitized(wild);
+  CHECK(t.max_drain_wait_ns == 200 * kUs);  // at least one poll
+  CHECK(t.drain_tick_ns >= 1 * kUs);
+  wild.max_drain_wait_ns = -1;
+  CHECK(sanitized(wild).max_drain_wait_ns == 200 * kUs);
+  wild.max_drain_wait_ns = 0;  // off
+  CHECK(sanitized(wild).max_drain_wait_ns == 0);
 }
 
 }  // namespace

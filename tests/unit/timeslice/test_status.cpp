@@ -34,8 +34,14 @@ TEST_CASE("status: configuration, holder, waiting and delivered shares", "[times
   sim.add(a);
   sim.add(b);
   sim.add(c);
-  sim.run_until(sim.start() + 6 * kS + 300 * kMs);
-  const DeviceStatus st = read_status(sim.table(), sim.now());
+  // Look mid-slice: right at a hand-over the old holder has not polled (announced its wait) yet.
+  Nanos at = sim.start() + 6 * kS + 300 * kMs;
+  DeviceStatus st;
+  for (;; at += 1 * kMs) {
+    sim.run_until(at);
+    st = read_status(sim.table(), sim.now());
+    if (st.slice_age_ns >= 5 * kMs && st.slice_age_ns <= 15 * kMs) break;
+  }
   REQUIRE(st.slots.size() == 3);
   CHECK(st.has_holder);
   CHECK(st.handovers > 100);

@@ -2,12 +2,13 @@
 //
 //   join()           when the process starts using the device; leave() when it stops.
 //   before_launch()  before every kernel / graph launch. kGo: launch (track it if told to).
-//                    kWait: sleep until retry_at_ns and call again; for kInflightBound and
-//                    kCapBudget, poll the completion events (and report them) first.
+//                    kWait: sleep until retry_at_ns and call again; for every reason but
+//                    kOtherHolder, poll the completion events (and report them) first.
 //   on_launch()      after each launch that Decision::track asked to track (record an event).
 //   on_complete()    for tracked launches that finished, with their measured GPU busy time.
 //   tick()           from the watcher thread, again at the time it returns (1 ms while work is
-//                    in flight or the process waits, else 50 ms).
+//                    in flight, the process waits or competes for the device; 50 us while the
+//                    next holder waits for our queued work to drain; else 50 ms).
 // All methods are noexcept, allocation-free and lock-free, and may be called from any thread.
 #pragma once
 
@@ -28,6 +29,10 @@ enum class WaitReason : std::uint8_t {
   kOtherHolder,    // another group holds the device: sleep, call again
   kInflightBound,  // too much of our work is queued on the GPU: report completions, call again
   kCapBudget,      // cap mode budget spent: report completions, call again
+  kDrain,          // a hand-over waits for a drain (exclusive hand-over): either we hold the
+                   // device and the previous holder's queued work still runs, or we are that
+                   // previous holder and the next one waits for our work. Report completions,
+                   // call again soon (bounded by Tunables::max_drain_wait_ns).
 };
 
 struct Decision {
@@ -80,9 +85,12 @@ class Arbiter {
  private:
   MemberConfig config() const noexcept;
   Decision as_holder(Nanos now, const MemberConfig& cfg, std::uint64_t word) noexcept;
-  Decision go_as_holder(Nanos now, const MemberConfig& cfg) noexcept;
+  Decision go_as_holder(Nanos now, const MemberConfig& cfg, std::uint64_t word,
+                        Nanos slice_age) noexcept;
+  bool drain_pending(Nanos now, const MemberConfig& cfg, std::uint64_t word) noexcept;
+  bool drain_awaited(Nanos now, const MemberConfig& cfg, std::uint64_t word) const noexcept;
   Decision acquire(Nanos now, const MemberConfig& cfg, std::uint64_t word) noexcept;
-  Decision wait_for_holder(Nanos now, std::uint64_t word) const noexcept;
+  Decision wait_for_holder(Nanos now, const MemberConfig& cfg, std::uint64_t word) const noexcept;
   Decision cap_wait(Nanos now, const MemberConfig& cfg, Nanos ready) noexcept;
   bool may_take_over(Nanos now, const MemberConfig& cfg, std::uint64_t word) const noexcept;
   bool inflight_fits(Nanos bound, std::int64_t min_launches) const noexcept;
@@ -95,6 +103,8 @@ class Arbiter {
   void catch_up_vtime(Nanos now, const MemberConfig& cfg) noexcept;
   void refresh_busy(Nanos now, Nanos until) noexcept;
   void shorten_busy(std::uint32_t group, Nanos until) noexcept;
+  void raise_inflight(Nanos now, std::uint32_t group) noexcept;
+  void release_inflight(std::uint32_t group, Nanos now) noexcept;
   void refresh_presence(Nanos now, const MemberConfig& cfg, bool force) noexcept;
   void charge(Nanos now, const MemberConfig& cfg, std::uint64_t gpu_ns) noexcept;
   void add_to_window(Nanos now, std::uint64_t gpu_ns) noexcept;
@@ -115,12 +125,16 @@ class Arbiter {
   std::atomic<Nanos> progress_ns_{0};  // last completion, or first launch after none in flight
   // The leases this process last wrote: writes are rate-limited against them.
   std::atomic<Nanos> busy_written_{0};
+  std::atomic<Nanos> inflight_written_{0};
   std::atomic<Nanos> want_written_{0};
   std::atomic<Nanos> presence_written_{0};
   std::atomic<Nanos> heartbeat_written_{0};
   std::atomic<Nanos> track_until_{0};
   std::atomic<Nanos> next_repair_{0};
   std::atomic<Nanos> next_reap_{0};
+  // The holder word for which the previous holder's drain was already seen done (or was not ours
+  // to wait for): later launches of that slice skip the check.
+  std::atomic<std::uint64_t> drain_clear_word_{0};
 };
 
 }  // namespace xpu::timeslice

@@ -1,13 +1,12 @@
 // The node-wide scheduling state of one device, as it lies in shared memory.
 //
 // Rules that make it safe to share between processes that may die at any instant:
-//   * every field is a lock-free std::atomic (address-free, so it works across mappings); there is
-//   no
-//     lock, so nothing can be left held by a dead process;
+//   * every field is a lock-free std::atomic (address-free, so it works across mappings); there
+//     is no lock, so nothing can be left held by a dead process;
 //   * all-zero bytes are the valid empty state (the segment is created zero-filled);
 //   * no field is trusted: readers range-check and sanitise (a corrupted segment degrades
-//   scheduling
-//     for a while, it never crashes a process), and timestamps are leases that expire on their own.
+//     scheduling for a while, it never crashes a process), and timestamps are leases that expire
+//     on their own.
 #pragma once
 
 #include <atomic>
@@ -21,7 +20,7 @@ namespace xpu::timeslice {
 
 /// Fold into the coordinator's segment version: bump on any change to the structs below or to the
 /// meaning of their fields.
-inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr std::uint32_t kLayoutVersion = 2;
 
 // ---- packed configuration word (slots and groups) ----
 
@@ -120,6 +119,44 @@ constexpr std::uint64_t encode_holder(std::uint32_t group, std::uint64_t start_u
 
 inline constexpr std::uint64_t kNoHolder = 0;
 
+// ---- previous-holder word ----
+
+/// The group that held the device before the current holder word was installed, so that the new
+/// holder can wait until that group's queued work has drained (exclusive hand-over). Written right
+/// after every successful hand-over:
+///   bits 0-15  0 = none, 1..256 = previous group + 1, other = corrupt (treated as none)
+///   bits 16-63 bits 16-63 of the holder word it belongs to (its slice start). A record whose tag
+///              differs from the current holder word is stale (or not yet written) and means none.
+/// Installing "nobody" records the group that let go under the tag of kNoHolder, and the next
+/// install from nobody carries it over, so a group that gives the device away without a successor
+/// is still drained before the next one starts.
+struct PreviousHolder {
+  bool present = false;  // the record belongs to the given holder word and names a valid group
+  std::uint32_t group = 0;
+};
+
+constexpr std::uint64_t encode_previous(std::uint64_t holder_word, bool present,
+                                        std::uint32_t group) noexcept {
+  return (holder_word & ~std::uint64_t{0xFFFF}) | (present ? std::uint64_t{group + 1} & 0xFFFF : 0);
+}
+
+/// The record `w` as it applies to `holder_word`.
+constexpr PreviousHolder decode_previous(std::uint64_t w, std::uint64_t holder_word) noexcept {
+  PreviousHolder p;
+  if ((w >> layout::kStartShift) != (holder_word >> layout::kStartShift)) return p;
+  const auto code = static_cast<std::uint32_t>(w & 0xFFFFU);
+  if (code >= 1 && code <= kMaxGroups) {
+    p.present = true;
+    p.group = code - 1;
+  }
+  return p;
+}
+
+/// Does the record `w` belong to `holder_word` at all (even if it names nobody)?
+constexpr bool previous_matches(std::uint64_t w, std::uint64_t holder_word) noexcept {
+  return (w >> layout::kStartShift) == (holder_word >> layout::kStartShift);
+}
+
 // ---- the table ----
 
 /// Per slot, per device. Written by the slot's owner (and cleared by a reaper once the owner is
@@ -143,15 +180,18 @@ struct alignas(64) GroupSchedule {
   std::atomic<Nanos> busy_until_ns;   // lease: some member has work (launching or in flight)
   std::atomic<Nanos> want_until_ns;   // lease: some member waits for the device
   std::atomic<std::uint64_t> gpu_ns_total;  // GPU time charged to the group
-  std::atomic<std::uint64_t> reserved[2];
+  std::atomic<Nanos> inflight_until_ns;     // lease: some member has tracked work queued on the GPU
+                                            // (a new holder waits for it: exclusive hand-over)
+  std::atomic<std::uint64_t> reserved[1];
 };
 
 /// One device. The coordinator keeps kMaxDevices of these in its segment, each 64-byte aligned.
 struct alignas(64) DeviceSchedule {
   // Line 0, read on every launch, written once per hand-over.
-  std::atomic<std::uint64_t> holder;     // HolderWord
-  std::atomic<std::uint64_t> handovers;  // count of changes of holder group (status)
-  std::atomic<std::uint64_t> reserved0[6];
+  std::atomic<std::uint64_t> holder;           // HolderWord
+  std::atomic<std::uint64_t> handovers;        // count of changes of holder group (status)
+  std::atomic<std::uint64_t> previous_holder;  // PreviousHolder: whose drain the holder waits for
+  std::atomic<std::uint64_t> reserved0[5];
   // Line 1, read on every launch by a holder, written a few times per ms at most (rate-limited).
   std::atomic<Nanos> demand_until_ns[kPriorityLevels];  // lease: a group of this priority waits
   std::atomic<Nanos>
@@ -177,5 +217,7 @@ static_assert(std::is_trivially_destructible_v<DeviceSchedule>);
 static_assert(offsetof(DeviceSchedule, demand_until_ns) == 64);
 static_assert(offsetof(DeviceSchedule, vtime_floor) == 128);
 static_assert(offsetof(DeviceSchedule, slots) == 192);
+static_assert(offsetof(DeviceSchedule, previous_holder) == 16);  // line 0, next to the holder
+static_assert(offsetof(GroupSchedule, inflight_until_ns) == 48);
 
 }  // namespace xpu::timeslice

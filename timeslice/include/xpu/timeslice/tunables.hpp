@@ -22,6 +22,13 @@ struct Tunables {
   Nanos wait_poll_ns = 500'000;           // longest sleep of a waiting launch
   Nanos inflight_poll_ns = 100'000;       // retry delay when the in-flight bound says wait
 
+  // Exclusive hand-over: a new holder starts only once the previous holder's queued work drained.
+  Nanos max_drain_wait_ns = 6'000'000;  // a holder waits for the drain only while its slice is
+                                        // younger than this (> contended_inflight_ns, so a bounded
+                                        // drain fits); 0 turns the exclusive hand-over off
+  Nanos drain_poll_ns = 50'000;         // retry delay of a holder waiting for a drain
+  Nanos drain_tick_ns = 50'000;         // watcher period of a process whose drain is waited for
+
   // In-flight bounds (estimated GPU time of tracked launches not yet completed).
   Nanos contended_inflight_ns = 4'000'000;  // holder while someone of >= priority waits
   Nanos low_inflight_ns = 500'000;          // while a higher-priority process is joined
@@ -43,7 +50,8 @@ struct Tunables {
 
   // Ticks, liveness, status.
   Nanos track_linger_ns = 1'000'000'000;  // keep tracking this long after contention was seen
-  Nanos active_tick_ns = 1'000'000;       // advised watcher period while work is in flight
+  Nanos active_tick_ns = 1'000'000;       // advised watcher period while work is in flight (but
+                                          // drain_tick_ns while another holder waits for it)
   Nanos idle_tick_ns = 50'000'000;        // ... and otherwise
   Nanos heartbeat_period_ns = 10'000'000;
   Nanos stale_after_ns = 200'000'000;  // heartbeat older than this: ask liveness
