@@ -127,7 +127,10 @@ def judge_inproc(key, runs, aa, spec=None, name=None):
 #     RESULT scenario=pair_shim name=p30 shim=1 configured=30 cmode=share rc=0 mode=throughput kernels=...
 #     RESULT scenario=priority_plain name=infer shim=0 rc=0 mode=infer window=0 ... p99_ms=...
 #     RESULT scenario=gate kind=micro mode=base|shim run=N rc=0 op=launch ns_median=...
+#     RESULT scenario=calibrate name=calibrate shim=0 rc=0 iters=N kernel_us=T target_us=... error=...
+#     RESULT scenario=priority_sweepK name=infer shim=1 priority=high tunables=K1=V1,K2=V2 rc=0 ...
 #     RESULT scenario=NAME skipped=REASON        (the time budget, or torch missing)
+#     RESULT scenario=NAME elapsed_s=SECONDS     (wall time of a scenario; only shown, never judged)
 # Prints one CHECK per criterion (with base= shim= ratio= delta= unit= where a no-shim value exists,
 # so that tests/gpu/report.py puts it in summary.md's benchmark table: "without shim" is then plain
 # sharing, "with shim" the delivered value, "target" the configured one), and writes DIR/compute.json
@@ -146,6 +149,11 @@ def load_rows(path):
             if raw.startswith("RESULT "):
                 rows.append(dict(re.findall(r"(\w+)=(\S+)", raw)))
     return rows
+
+
+def win(procs, name, w):
+    """The RESULT row of process `name`, window `w` (resnet50.py prints one per window)."""
+    return next((r for r in procs if r.get("name") == name and r.get("window") == str(w)), None)
 
 
 def num(row, key):
@@ -207,6 +215,36 @@ class Compute:
         self.row(label, "", "", why, "", "", "SKIP" if why.startswith("skipped") else "FAIL")
 
     # -- cases -----------------------------------------------------------------------------------
+    def calibration(self):
+        ran, skip, procs = self.scenario("calibrate")
+        if not ran:
+            return
+        row = procs[0] if procs else None
+        why = f"skipped ({skip})" if skip else self.bad(row)
+        if why or not num(row, "iters"):
+            why = why or "no iteration count"
+            st = self.check("compute_calibration", "SKIP" if skip else "FAIL", "iters>0", "none",
+                            f"compute_loop --calibrate: {why}; the compute_loop scenarios cannot run")
+            self.row("calibration", "compute_loop --calibrate", "-", why, "-", "one kernel ≈ target", st)
+            return
+        it, us, target = int(num(row, "iters")), num(row, "kernel_us"), num(row, "target_us")
+        given = row.get("given")
+        self.data["calibration"] = {"iters": it, "kernel_us": us, "target_us": target,
+                                    "min_us": num(row, "min_us"), "max_us": num(row, "max_us"),
+                                    "fma_per_thread": num(row, "fma_per_thread"), "grid": row.get("grid"),
+                                    "block": row.get("block"), "given": given}
+        if given:
+            note = f"iteration count given by {given}: {it}; kernel time taken as {us:g} us (not measured)"
+        else:
+            note = (f"compute_loop --calibrate, alone, no shim: {it} iterations ({row.get('fma_per_thread')} "
+                    f"dependent FMAs per thread, grid {row.get('grid')}x{row.get('block')}) take {us:g} us "
+                    f"per kernel back to back (target {target:g} us; 5 batches of 50: {row.get('min_us')}-"
+                    f"{row.get('max_us')} us); every compute_loop process runs this identical kernel")
+        self.check("compute_calibration", "INFO", "-", f"iters={it},kernel_us={us:g}", note)
+        self.row("calibration", "compute_loop --calibrate", f"{target:g} us per kernel",
+                 f"{it} iterations: {us:.1f} us per kernel" + (f" ({given})" if given else ""), "-",
+                 "reference", "INFO")
+
     def solo(self):
         ran, skip, procs = self.scenario("solo")
         self.solo_kps = None
@@ -345,10 +383,6 @@ class Compute:
         if not ran_p and not ran_s:
             return
         title = "priority: ResNet-50 inference (high) beside training (low)"
-
-        def win(procs, name, w):
-            return next((r for r in procs if r.get("name") == name and r.get("window") == str(w)), None)
-
         skip = skip_p or skip_s
         if skip:
             return self.missing("priority", f"skipped ({skip})", ["infer_p99", "train_kept"])
@@ -381,7 +415,8 @@ class Compute:
                         f"ms, p99 {s99:.3f} ms, {inf_shim.get('late')} late; plain sharing (no shim, same run): "
                         + (f"p99 {p99:.3f} ms ({pct_(p99)})" if p99 is not None else "n/a"),
                         base=p99, shim=s99, unit="ms")
-        self.row(title, "inference p99", "high", f"{s99:.2f} ms ({pct_(s99)})",
+        self.row(title, "inference p50 / p99", "high",
+                 f"p50 {num(inf_shim, 'p50_ms') or 0:.2f} ms, p99 {s99:.2f} ms ({pct_(s99)})",
                  f"{p99:.2f} ms ({pct_(p99)})" if p99 is not None else "n/a",
                  f"≤ alone {a99:.2f} ms + {(self.a.p99_max - 1) * 100:g}%", st)
         ta = num(tr_alone, "it_per_s")
@@ -407,6 +442,86 @@ class Compute:
             "train_alone_it_per_s": ta, "train_plain_it_per_s": tp, "train_shim_it_per_s": ts,
             "train_kept_shim": rs, "train_kept_plain": rp, "rate": inf_alone.get("rate"),
         }
+
+    def priority_sweep(self):
+        """INFO rows: the "both" phase again, once per XPU_SCHED_TUNABLES variant, next to the default."""
+        names = sorted({r["scenario"] for r in self.rows if r.get("scenario", "").startswith("priority_sweep")},
+                       key=lambda n: int(n[len("priority_sweep"):] or 0))
+        if not names:
+            return
+        _, _, procs_p = self.scenario("priority_plain")
+        _, skip_s, procs_s = self.scenario("priority_shim")
+        inf_alone, tr_alone = win(procs_p, "infer", 0), win(procs_p, "train", 0)
+        inf_plain, tr_plain = win(procs_p, "infer", 1), win(procs_p, "train", 1)
+        a99 = None if self.bad(inf_alone) else num(inf_alone, "p99_ms")
+        ta = None if self.bad(tr_alone) else num(tr_alone, "it_per_s")
+        p99p = None if self.bad(inf_plain) else num(inf_plain, "p99_ms")
+        tp = None if self.bad(tr_plain) else num(tr_plain, "it_per_s")
+        rp = tp / ta if tp is not None and ta else None
+        vs_alone = (lambda v: f" ({(v / a99 - 1) * 100:+.1f}%)" if a99 else "")  # noqa: E731
+        elapsed = {r["scenario"]: num(r, "elapsed_s") for r in self.rows if "elapsed_s" in r}
+
+        def entry(tunables, sc, inf, tr, why):
+            e = {"tunables": tunables, "scenario": sc, "elapsed_s": elapsed.get(sc)}
+            if why:
+                e["error"] = why
+                return e
+            e.update({k: num(inf, k) for k in ("p50_ms", "p99_ms", "max_ms", "late", "requests")})
+            e["p99_vs_alone"] = e["p99_ms"] / a99 if a99 and e["p99_ms"] is not None else None
+            e["train_it_per_s"] = num(tr, "it_per_s")
+            e["train_kept"] = e["train_it_per_s"] / ta if ta and e["train_it_per_s"] is not None else None
+            return e
+
+        def why_not(skip, inf, tr):
+            if skip:
+                return f"skipped ({skip})"
+            for label, r in (("inference", inf), ("training", tr)):
+                if self.bad(r):
+                    return f"{label}: {self.bad(r)}"
+            return None
+
+        inf_d, tr_d = win(procs_s, "infer", 1), win(procs_s, "train", 0)
+        sweep = [entry("default", "priority_shim", inf_d, tr_d, why_not(skip_s, inf_d, tr_d))]
+        for sc in names:
+            _, skip, procs = self.scenario(sc)
+            tun = next((r["tunables"] for r in self.rows if r.get("scenario") == sc and "tunables" in r), "?")
+            inf, tr = win(procs, "infer", 0), win(procs, "train", 0)
+            e = entry(tun, sc, inf, tr, why_not(skip, inf, tr))
+            sweep.append(e)
+            k = sc[len("priority_"):]
+            title = f"priority, XPU_SCHED_TUNABLES={tun}"
+            took = f"; scenario took {e['elapsed_s']:.1f} s" if e.get("elapsed_s") is not None else ""
+            if "error" in e:
+                self.check(f"priority_{k}", "INFO", "-", "none",
+                           f"XPU_SCHED_TUNABLES={tun}: not measured: {e['error']}{took}")
+                self.row(title, "inference + training", "high / low", f"not measured: {e['error']}", "-",
+                         "INFO (the default row is judged)", "INFO")
+                continue
+            self.check(f"priority_{k}_infer_p99", "INFO", "-", f"{e['p99_ms']:.3f}ms{vs_alone(e['p99_ms']).strip()}",
+                       f"XPU_SCHED_TUNABLES={tun}: inference --priority high beside training --priority low: "
+                       f"p50 {e['p50_ms']:.3f} ms, p99 {e['p99_ms']:.3f} ms, max {e['max_ms']:.3f} ms, "
+                       f"{e['late']:.0f} late; alone (no shim) p99 "
+                       + (f"{a99:.3f} ms" if a99 else "n/a") + took,
+                       base=p99p, shim=e["p99_ms"], unit="ms")
+            self.row(title, "inference p50 / p99", "high",
+                     f"p50 {e['p50_ms']:.2f} ms, p99 {e['p99_ms']:.2f} ms{vs_alone(e['p99_ms'])}",
+                     f"{p99p:.2f} ms{vs_alone(p99p)}" if p99p is not None else "n/a",
+                     f"≤ alone {a99:.2f} ms + {(self.a.p99_max - 1) * 100:g}% (INFO)" if a99 else "INFO", "INFO")
+            kept = e["train_kept"]
+            self.check(f"priority_{k}_train_kept", "INFO", "-",
+                       f"{kept * 100:.1f}%" if kept is not None else f"{e['train_it_per_s']:.3f}it/s",
+                       f"XPU_SCHED_TUNABLES={tun}: training --priority low beside high-priority inference: "
+                       f"{e['train_it_per_s']:.3f} it/s, alone " + (f"{ta:.3f} it/s" if ta else "n/a") + took,
+                       base=rp * 100 if rp is not None and kept is not None else None,
+                       shim=kept * 100 if kept is not None else None, unit="%")
+            self.row(title, "training throughput", "low",
+                     (f"{kept * 100:.1f}% of solo ({e['train_it_per_s']:.2f} it/s)" if kept is not None
+                      else f"{e['train_it_per_s']:.2f} it/s"),
+                     f"{rp * 100:.1f}% ({tp:.2f} it/s)" if rp is not None else "n/a",
+                     f"≥ {self.a.train_min * 100:g}% of solo (INFO)", "INFO")
+        self.data["priority_sweep"] = {"alone": {"infer_p99_ms": a99, "train_it_per_s": ta},
+                                       "plain": {"infer_p99_ms": p99p, "train_it_per_s": tp, "train_kept": rp},
+                                       "runs": sweep}
 
     def gate(self):
         ran, skip, _ = self.scenario("gate")
@@ -469,6 +584,7 @@ class Compute:
 
     # -- all -------------------------------------------------------------------------------------
     def run(self):
+        self.calibration()
         self.solo()
         self.gate()
         self.shares("pair_30_70", "30/70 share", "pair_shim", "pair_plain", {"p30": 30, "p70": 70})
@@ -478,6 +594,7 @@ class Compute:
         self.alone("share30_other_idle", "share 30, other process idle (work conservation)", "conserve",
                    "s30", "share", 30)
         self.priority()
+        self.priority_sweep()
         self.snapshot()
         if not self.checks:
             self.check("compute_results", "FAIL", "RESULT_lines", "none", "no scenario produced results")
@@ -487,12 +604,42 @@ class Compute:
         if self.aa:
             out += ["**A/A run: no shim anywhere; the 'with shim' column ran bare.**", ""]
         out += ["Delivered = a process's throughput over its solo throughput (compute_loop: kernels/s in "
-                "one shared wall window; ResNet-50: it/s, p99 latency). Part = ratio / sum of the ratios. "
+                "one shared wall window, every kernel a fixed amount of work calibrated to ~1 ms alone; "
+                "ResNet-50: it/s, p99 latency). Part = ratio / sum of the ratios. "
                 "Plain sharing = the same processes on the same GPU without the shim, in the same run.", "",
                 "| case | process | configured | delivered (shim) | plain sharing (no shim) | target | result |",
                 "|---|---|---|---|---|---|---|"]
         for r in self.table:
             out.append("| " + " | ".join(cell(x) for x in r) + " |")
+        sweep = self.data.get("priority_sweep")
+        if sweep:
+            out += ["", "Priority sweep (INFO; the default row above is the judged one): ResNet-50 inference "
+                    "--priority high beside training --priority low, one run per `XPU_SCHED_TUNABLES` value, "
+                    "the same phase length; percentages against the phases alone without the shim.", "",
+                    "| XPU_SCHED_TUNABLES | inference p50 | inference p99 | late | training it/s | "
+                    "training % of solo | scenario wall time |", "|---|---|---|---|---|---|---|"]
+            alone, plain = sweep["alone"], sweep["plain"]
+
+            def ms(v, ref=None):
+                if v is None:
+                    return "n/a"
+                return f"{v:.2f} ms" + (f" ({(v / ref - 1) * 100:+.1f}%)" if ref else "")
+
+            out.append(f"| alone, no shim (reference) | - | {ms(alone['infer_p99_ms'])} | - | "
+                       + (f"{alone['train_it_per_s']:.2f}" if alone["train_it_per_s"] else "n/a") + " | 100% | - |")
+            out.append(f"| plain sharing, no shim | - | {ms(plain['infer_p99_ms'], alone['infer_p99_ms'])} | - | "
+                       + (f"{plain['train_it_per_s']:.2f}" if plain["train_it_per_s"] is not None else "n/a")
+                       + " | " + (f"{plain['train_kept'] * 100:.1f}%" if plain["train_kept"] is not None else "n/a")
+                       + " | - |")
+            for e in sweep["runs"]:
+                took = f"{e['elapsed_s']:.1f} s" if e.get("elapsed_s") is not None else "-"
+                if "error" in e:
+                    out.append(f"| {cell(e['tunables'])} | not measured: {cell(e['error'])} | | | | | {took} |")
+                    continue
+                kept = f"{e['train_kept'] * 100:.1f}%" if e["train_kept"] is not None else "n/a"
+                late = f"{e['late']:.0f}" if e["late"] is not None else "n/a"
+                out.append(f"| {cell(e['tunables'])} | {ms(e['p50_ms'])} | {ms(e['p99_ms'], alone['infer_p99_ms'])} "
+                           f"| {late} | {e['train_it_per_s']:.2f} | {kept} | {took} |")
         if "status_snapshot" in self.data:
             snap = cell(self.data["status_snapshot"]["summary"])
             out += ["", f"`xpu-run status --json` during 30/70: {snap}"]

@@ -1,13 +1,23 @@
 // compute_loop: a compute-bound load of known shape, for the time-slice benchmarks
 // (bench/README.md, bench/run_compute.sh).
 //
-// Every kernel fills all SMs (one full wave of resident blocks, a multiple of the SM count) with
-// FMA work for --kernel-us microseconds, timed on the device with %globaltimer, so its length does
-// not depend on clocks. "Kernels per second" alone is the solo throughput; next to others, its
-// ratio to solo is the part of the GPU this process got.
+// Every kernel fills all SMs (one full wave of resident blocks, a multiple of the SM count) and
+// does a FIXED AMOUNT OF WORK: each thread runs --iters iterations of independent dependent-FMA
+// chains and writes its result to memory. A kernel that is preempted (the hardware time-slices the
+// contexts of processes sharing the GPU without the shim) therefore takes longer instead of
+// "finishing" on wall time, and kernels per second measure work done. "Kernels per second" alone
+// is the solo throughput; next to others, its ratio to solo is the part of the GPU this process
+// got.
+//
+// Calibration: --calibrate measures, on an otherwise idle GPU, the iteration count for which one
+// kernel takes --kernel-us microseconds back to back, prints
+//   CALIBRATION iters=N kernel_us=T target_us=... min_us=... max_us=... error=cudaSuccess
+// and exits. run_compute.sh runs it once and passes --iters N --kernel-us T to every process, so
+// that all of them run the identical kernel (T, the measured time, is only used for busy_fraction).
+// Without --iters a process calibrates itself at start-up, before the ready file (standalone use).
 //
 // Timeline (wall clock, CLOCK_REALTIME, shared by all co-located processes):
-//   init, one warm-up kernel, clock calibration -> touch --ready-file -> wait for the start
+//   init, warm-up kernels, clock calibration -> touch --ready-file -> wait for the start
 //   instant S (--start-at EPOCH, or the number written into --go-file) -> active from S to
 //   S + warmup + window + tail; only kernels that *complete* inside [S + warmup, S + warmup +
 //   window) are counted. Every process started with the same S measures the same wall window.
@@ -28,7 +38,8 @@
 // Kernels go through cudart (<<<>>>), i.e. through the cuLaunchKernel pointer cudart got from
 // cuGetProcAddress, the path PyTorch and most CUDA programs take.
 //
-// Usage: compute_loop [--mode throughput|latency|idle] [--kernel-us 1000] [--depth 4]
+// Usage: compute_loop --calibrate [--kernel-us 1000]
+//        compute_loop [--mode throughput|latency|idle] [--iters N] [--kernel-us 1000] [--depth 4]
 //                     [--warmup 1] [--window 6] [--tail 0.5] [--seconds W (= --window W)]
 //                     [--rate 50] [--ready-file PATH] [--go-file PATH] [--start-at EPOCH]
 //                     [--go-timeout 60]
@@ -36,6 +47,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -46,23 +58,34 @@
 
 namespace {
 
-__device__ __forceinline__ unsigned long long global_ns() {
-  unsigned long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  return t;
+// Fixed work: `iters` iterations of kFmaPerIter FMAs per thread, in kChains independent dependent
+// chains (enough independent work per warp to keep the FMA pipes full at full occupancy). Every
+// thread stores its result, so the compiler keeps all of it; 4 bytes per thread per kernel (~1 MiB
+// per ~1 ms kernel on an H100) is negligible memory traffic.
+constexpr int kChains = 4;
+constexpr int kUnroll = 16;
+constexpr int kFmaPerIter = kChains * kUnroll;
+
+__global__ void work(int iters, float mul, float add, float* out) {
+  float x[kChains];
+#pragma unroll
+  for (int c = 0; c < kChains; ++c) x[c] = 1e-3f * static_cast<float>(threadIdx.x + 64 * c);
+  for (int i = 0; i < iters; ++i) {
+#pragma unroll
+    for (int j = 0; j < kUnroll; ++j) {
+#pragma unroll
+      for (int c = 0; c < kChains; ++c) x[c] = fmaf(x[c], mul, add);
+    }
+  }
+  float sum = 0.0f;
+#pragma unroll
+  for (int c = 0; c < kChains; ++c) sum += x[c];
+  out[static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x] = sum;
 }
 
-// Spins on dependent FMAs until `ns` have passed; the result is stored only if it has an impossible
-// value, so the compiler keeps the work but memory traffic stays nil.
-__global__ void burn(unsigned long long ns, float* sink) {
-  const unsigned long long start = global_ns();
-  float a = static_cast<float>(threadIdx.x), b = 0.9999f;
-  while (global_ns() - start < ns) {
-#pragma unroll 64
-    for (int i = 0; i < 256; ++i) a = fmaf(a, b, 0.0001f);
-  }
-  if (a == -1.0f) *sink = a;
-}
+// Kernel arguments: runtime values, so that nothing about the loop is known at compile time.
+constexpr float kMul = 0.9999f;
+constexpr float kAdd = 1e-4f;
 
 struct Grid {
   int blocks = 0;
@@ -74,9 +97,85 @@ Grid full_wave() {
   Grid g;
   int per_sm = 0;
   (void)cudaDeviceGetAttribute(&g.sms, cudaDevAttrMultiProcessorCount, 0);
-  (void)cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, burn, g.threads, 0);
+  (void)cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, work, g.threads, 0);
   g.blocks = std::max(1, g.sms * std::max(1, per_sm));
   return g;
+}
+
+void launch(const Grid& g, int iters, float* out) {
+  work<<<g.blocks, g.threads>>>(iters, kMul, kAdd, out);
+}
+
+// GPU time per kernel (us) of `n` kernels launched back to back, between two events; < 0 on error.
+double per_kernel_us(const Grid& g, int iters, float* out, int n) {
+  cudaEvent_t e0 = nullptr, e1 = nullptr;
+  if (cudaEventCreate(&e0) != cudaSuccess || cudaEventCreate(&e1) != cudaSuccess) return -1.0;
+  float ms = -1.0f;
+  (void)cudaEventRecord(e0, nullptr);
+  for (int i = 0; i < n; ++i) launch(g, iters, out);
+  (void)cudaEventRecord(e1, nullptr);
+  if (cudaGetLastError() != cudaSuccess || cudaEventSynchronize(e1) != cudaSuccess ||
+      cudaEventElapsedTime(&ms, e0, e1) != cudaSuccess) {
+    ms = -1.0f;
+  }
+  (void)cudaEventDestroy(e0);
+  (void)cudaEventDestroy(e1);
+  return ms < 0 ? -1.0 : static_cast<double>(ms) * 1e3 / n;
+}
+
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[v.size() / 2];
+}
+
+struct Calibration {
+  int iters = 0;
+  double kernel_us = 0, min_us = 0, max_us = 0;
+  cudaError_t error = cudaSuccess;
+};
+
+// The iteration count for which one kernel takes `target_us` back to back (the GPU is assumed
+// otherwise idle): a coarse estimate, ~0.3 s of warm-up at about the right length (clocks up), two
+// refinements of 100 kernels each, then the median of 5 batches of 50 kernels at the final count.
+Calibration calibrate(const Grid& g, float* out, double target_us) {
+  Calibration c;
+  const auto fail = [&c] {
+    c.error = cudaGetLastError();
+    if (c.error == cudaSuccess) c.error = cudaErrorUnknown;
+    return c;
+  };
+  const auto rescale = [target_us](int iters, double us) {
+    const double next = static_cast<double>(iters) * target_us / us;
+    return static_cast<int>(std::clamp(next + 0.5, 1.0, 2.0e9));
+  };
+  int iters = 64;
+  for (int round = 0; round < 6; ++round) {  // coarse: until a kernel is >= 1/8 of the target
+    const double us = per_kernel_us(g, iters, out, 5);
+    if (us <= 0) return fail();
+    if (us >= target_us / 8 || iters >= (1 << 28)) {
+      iters = rescale(iters, us);
+      break;
+    }
+    iters *= 16;
+  }
+  const int warm_n = std::max(1, static_cast<int>(3e5 / target_us));
+  if (per_kernel_us(g, iters, out, warm_n) <= 0) return fail();
+  for (int round = 0; round < 2; ++round) {
+    const double us = per_kernel_us(g, iters, out, 100);
+    if (us <= 0) return fail();
+    iters = rescale(iters, us);
+  }
+  std::vector<double> t;
+  for (int i = 0; i < 5; ++i) {
+    const double us = per_kernel_us(g, iters, out, 50);
+    if (us <= 0) return fail();
+    t.push_back(us);
+  }
+  c.iters = iters;
+  c.kernel_us = median_of(t);
+  c.min_us = *std::min_element(t.begin(), t.end());
+  c.max_us = *std::max_element(t.begin(), t.end());
+  return c;
 }
 
 // CLOCK_REALTIME in seconds: the clock all co-located processes agree on.
@@ -97,7 +196,8 @@ void sleep_until_wall(double t) {
 
 struct Options {
   std::string mode;
-  unsigned long long kernel_ns = 0;
+  double kernel_us = 1000;  // target of the calibration; with --iters, the kernel's measured time
+  int iters = 0;            // 0: calibrate at start-up
   int depth = 4;
   double warmup = 1.0, window = 6.0, tail = 0.5, rate = 50.0, start_at = 0.0, go_timeout = 60.0;
   std::string ready_file, go_file;
@@ -162,7 +262,7 @@ const char* first_error(cudaError_t& seen, cudaError_t now) {
   return cudaGetErrorName(seen);
 }
 
-int throughput(const Options& o, const Grid& g, const GpuClock& clk, float* sink, double start) {
+int throughput(const Options& o, const Grid& g, const GpuClock& clk, float* out, double start) {
   const std::size_t depth = static_cast<std::size_t>(std::max(1, o.depth));
   std::vector<cudaEvent_t> ring(depth);
   for (auto& e : ring) (void)cudaEventCreate(&e);  // timing events
@@ -195,7 +295,7 @@ int throughput(const Options& o, const Grid& g, const GpuClock& clk, float* sink
   while (err == cudaSuccess) {
     if (inflight == depth) retire();
     if (wall_now() >= end) break;
-    burn<<<g.blocks, g.threads>>>(o.kernel_ns, sink);
+    launch(g, o.iters, out);
     first_error(err, cudaGetLastError());
     first_error(err, cudaEventRecord(ring[(head + inflight) % depth], nullptr));
     ++inflight;
@@ -204,21 +304,20 @@ int throughput(const Options& o, const Grid& g, const GpuClock& clk, float* sink
   while (inflight > 0) retire();
   first_error(err, cudaDeviceSynchronize());
   for (auto& e : ring) (void)cudaEventDestroy(e);
-  const double kernel_s = static_cast<double>(o.kernel_ns) * 1e-9;
+  const double kernel_s = o.kernel_us * 1e-6;
   std::printf(
       "RESULT mode=throughput kernels=%ld window_s=%.3f kernels_per_s=%.3f busy_fraction=%.4f "
       "launched=%ld before_window=%ld after_window=%ld first_in_window_s=%.4f "
-      "last_in_window_s=%.4f unreadable=%ld kernel_us=%.0f grid=%d block=%d sms=%d depth=%zu "
-      "start=%.3f calib_us=%.1f error=%s\n",
+      "last_in_window_s=%.4f unreadable=%ld kernel_us=%.1f iters=%d grid=%d block=%d sms=%d "
+      "depth=%zu start=%.3f calib_us=%.1f error=%s\n",
       counted, o.window, static_cast<double>(counted) / o.window,
       static_cast<double>(counted) * kernel_s / o.window, launched, before, after,
-      counted ? first - m0 : 0.0, counted ? last - m0 : 0.0, unreadable,
-      static_cast<double>(o.kernel_ns) / 1000.0, g.blocks, g.threads, g.sms, depth, start,
-      clk.uncertainty * 1e6, cudaGetErrorName(err));
+      counted ? first - m0 : 0.0, counted ? last - m0 : 0.0, unreadable, o.kernel_us, o.iters,
+      g.blocks, g.threads, g.sms, depth, start, clk.uncertainty * 1e6, cudaGetErrorName(err));
   return err == cudaSuccess && unreadable == 0 ? 0 : 1;
 }
 
-int latency(const Options& o, const Grid& g, float* sink, double start) {
+int latency(const Options& o, const Grid& g, float* out, double start) {
   std::vector<double> lat_ms;
   const double m0 = start + o.warmup, m1 = m0 + o.window, end = m1 + o.tail;
   const double period = 1.0 / std::max(o.rate, 0.001);
@@ -232,7 +331,7 @@ int latency(const Options& o, const Grid& g, float* sink, double start) {
     } else if (i > 0 && due >= m0 && due < m1) {
       ++late;  // the previous kernel finished after this one's slot: queueing shows in its latency
     }
-    burn<<<g.blocks, g.threads>>>(o.kernel_ns, sink);
+    launch(g, o.iters, out);
     first_error(err, cudaGetLastError());
     first_error(err, cudaStreamSynchronize(nullptr));
     if (due >= m0 && due < m1) lat_ms.push_back((wall_now() - due) * 1e3);
@@ -246,10 +345,9 @@ int latency(const Options& o, const Grid& g, float* sink, double start) {
   };
   std::printf(
       "RESULT mode=latency kernels=%zu window_s=%.3f rate=%.1f late=%ld p50_ms=%.3f p99_ms=%.3f "
-      "max_ms=%.3f kernel_us=%.0f start=%.3f error=%s\n",
+      "max_ms=%.3f kernel_us=%.1f iters=%d start=%.3f error=%s\n",
       lat_ms.size(), o.window, o.rate, late, pct(0.5), pct(0.99),
-      lat_ms.empty() ? 0.0 : lat_ms.back(), static_cast<double>(o.kernel_ns) / 1000.0, start,
-      cudaGetErrorName(err));
+      lat_ms.empty() ? 0.0 : lat_ms.back(), o.kernel_us, o.iters, start, cudaGetErrorName(err));
   return err == cudaSuccess ? 0 : 1;
 }
 
@@ -258,8 +356,10 @@ int latency(const Options& o, const Grid& g, float* sink, double start) {
 int main(int argc, char** argv) {
   const xpu::gputest::Args args(argc, argv);
   Options o;
-  o.mode = args.value("--mode", "throughput");
-  o.kernel_ns = 1000ull * static_cast<unsigned long long>(args.integer("--kernel-us", 1000));
+  const bool calibrate_only = args.flag("--calibrate");
+  o.mode = calibrate_only ? "calibrate" : args.value("--mode", "throughput");
+  o.kernel_us = std::atof(args.value("--kernel-us", "1000"));
+  o.iters = args.integer("--iters", 0);
   o.depth = args.integer("--depth", 4);
   o.warmup = std::atof(args.value("--warmup", "1"));
   o.window = std::atof(args.value("--window", args.value("--seconds", "6")));
@@ -269,29 +369,54 @@ int main(int argc, char** argv) {
   o.go_timeout = std::atof(args.value("--go-timeout", "60"));
   o.ready_file = args.value("--ready-file", "");
   o.go_file = args.value("--go-file", "");
-  if ((o.mode != "throughput" && o.mode != "latency" && o.mode != "idle") || o.window <= 0 ||
-      o.warmup < 0 || o.tail < 0 || o.kernel_ns == 0) {
+  if ((o.mode != "throughput" && o.mode != "latency" && o.mode != "idle" &&
+       o.mode != "calibrate") ||
+      o.window <= 0 || o.warmup < 0 || o.tail < 0 || !(o.kernel_us > 0) || o.iters < 0) {
     std::fprintf(stderr, "compute_loop: bad arguments (see the header of compute_loop.cu)\n");
     return 2;
   }
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   std::printf("INFO pid=%d\n", static_cast<int>(getpid()));
 
-  float* sink = nullptr;
-  if (cudaMalloc(&sink, sizeof(float)) != cudaSuccess) {
-    std::printf("RESULT mode=%s error=cuda_init_failed\n", o.mode.c_str());
+  const Grid g = full_wave();
+  float* out = nullptr;
+  if (cudaMalloc(&out, sizeof(float) * static_cast<std::size_t>(g.blocks) * g.threads) !=
+      cudaSuccess) {
+    std::printf("%s mode=%s error=cuda_init_failed\n", calibrate_only ? "CALIBRATION" : "RESULT",
+                o.mode.c_str());
     return 1;
   }
-  const Grid g = full_wave();
-  burn<<<g.blocks, g.threads>>>(o.kernel_ns, sink);  // warm-up: module load, clocks up
-  if (cudaDeviceSynchronize() != cudaSuccess) {
+  if (calibrate_only || o.iters == 0) {
+    const Calibration c = calibrate(g, out, o.kernel_us);
+    std::printf(
+        "%s iters=%d kernel_us=%.1f target_us=%.1f min_us=%.1f max_us=%.1f fma_per_thread=%lld "
+        "grid=%d block=%d sms=%d error=%s\n",
+        calibrate_only ? "CALIBRATION" : "INFO calibration", c.iters, c.kernel_us, o.kernel_us,
+        c.min_us, c.max_us, static_cast<long long>(c.iters) * kFmaPerIter, g.blocks, g.threads,
+        g.sms, cudaGetErrorName(c.error));
+    if (calibrate_only || c.error != cudaSuccess) {
+      if (c.error != cudaSuccess && !calibrate_only) {
+        std::printf("RESULT mode=%s error=calibration_failed\n", o.mode.c_str());
+      }
+      (void)cudaFree(out);
+      return c.error == cudaSuccess ? 0 : 1;
+    }
+    o.iters = c.iters;
+    o.kernel_us = c.kernel_us;
+  }
+  // Warm-up (module load, clocks up): a few kernels, timed only for the log (other processes of
+  // the scenario may be warming up at the same time).
+  const double warm_us = per_kernel_us(g, o.iters, out, 10);
+  if (warm_us <= 0 || cudaDeviceSynchronize() != cudaSuccess) {
     std::printf("RESULT mode=%s error=warmup_failed\n", o.mode.c_str());
     return 1;
   }
+  std::printf("INFO iters=%d kernel_us=%.1f warmup_kernel_us=%.1f\n", o.iters, o.kernel_us,
+              warm_us);
   GpuClock clk;
   clk.calibrate();
   if (clk.ref == nullptr) {
-    std::printf("RESULT mode=%s error=calibration_failed\n", o.mode.c_str());
+    std::printf("RESULT mode=%s error=clock_calibration_failed\n", o.mode.c_str());
     return 1;
   }
 
@@ -302,14 +427,14 @@ int main(int argc, char** argv) {
   }
   int rc = 0;
   if (o.mode == "throughput") {
-    rc = throughput(o, g, clk, sink, start);
+    rc = throughput(o, g, clk, out, start);
   } else if (o.mode == "latency") {
-    rc = latency(o, g, sink, start);
+    rc = latency(o, g, out, start);
   } else {
     sleep_until_wall(start + o.warmup + o.window + o.tail);
     std::printf("RESULT mode=idle window_s=%.3f start=%.3f error=cudaSuccess\n", o.window, start);
   }
   (void)cudaEventDestroy(clk.ref);
-  (void)cudaFree(sink);
+  (void)cudaFree(out);
   return rc;
 }

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Compute time-slice benchmarks: the compute issue's acceptance text (bench/README.md).
 #
-#   bash bench/run_compute.sh                 everything (~2.5-3 min on an H100)
+#   bash bench/run_compute.sh                 everything (~3.2 min on an H100)
 #   COMPUTE_ONLY="solo pair" bash bench/run_compute.sh
 #
 # Scenarios (COMPUTE_ONLY picks a subset; solo is needed by every compute_loop ratio):
 #   gate      driver_microbench without vs with the shim (xpu-run --compute 100: the gate is on
 #             but uncontended), 3 pairs alternated; launch within +2 % (judged in-process)
+#   (calibration, before the first compute_loop scenario: `compute_loop --calibrate` once, alone,
+#             finds the iteration count for which one kernel takes COMPUTE_KERNEL_US; every
+#             compute_loop process below runs that identical fixed-work kernel)
 #   solo      one compute_loop, no shim: the solo throughput every ratio below is divided by
 #   pair      30/70 share under the shim, and the same two processes without the shim (plain
 #             sharing); an `xpu-run status --json` snapshot is taken mid-window
@@ -15,16 +18,22 @@
 #   conserve  --compute 30 (share) beside an idle --compute 70 process: >= 97 % of solo
 #   priority  ResNet-50 batch-1 inference at COMPUTE_RATE req/s and ResNet-50 training: without the
 #             shim (inference alone, training alone, both: plain sharing), then under the shim
-#             (inference --priority high alone, then beside training --priority low)
+#             (inference --priority high alone, then beside training --priority low: the judged
+#             row, default scheduler tunables), then once per COMPUTE_PRIO_VARIANTS entry the
+#             "both" phase again with XPU_SCHED_TUNABLES=ENTRY in both processes (INFO rows)
 # Co-located processes start together: each one warms up, touches a ready file and waits; the
 # script then writes one start instant (CLOCK_REALTIME) into the scenario's go file, and every
 # process measures the same wall window (compute_loop.cu, resnet50.py explain the windows).
 #
-# Knobs: COMPUTE_WINDOW_S (6) COMPUTE_WARMUP_S (1) COMPUTE_TAIL_S (0.5) COMPUTE_KERNEL_US (1000)
-# COMPUTE_DEPTH (4) COMPUTE_PHASE_S (12, each ResNet phase) COMPUTE_RATE (100) COMPUTE_BUDGET_S (290:
-# a scenario that would end later is skipped, SKIP) COMPUTE_OUT (where compute.json, compute.md and
-# the status snapshot go; default $OUT, else ./compute-out) BENCH_AA=1 (A/A: no shim anywhere, every
-# verdict INFO). Thresholds: see aggregate.py --help (COMPUTE_AGGREGATE_ARGS passes options).
+# Knobs: COMPUTE_WINDOW_S (6) COMPUTE_WARMUP_S (1) COMPUTE_TAIL_S (0.5) COMPUTE_KERNEL_US (1000: the
+# calibration's target) COMPUTE_ITERS (empty: calibrate; N: skip the calibration, use N iterations)
+# COMPUTE_DEPTH (4) COMPUTE_PHASE_S (8, each ResNet phase) COMPUTE_RATE (100)
+# COMPUTE_PRIO_VARIANTS (space-separated XPU_SCHED_TUNABLES values, one priority run each; empty:
+# none) COMPUTE_BUDGET_S (290: a scenario that would end later is skipped, SKIP) COMPUTE_OUT (where
+# compute.json, compute.md and the status snapshot go; default $OUT, else ./compute-out) BENCH_AA=1
+# (A/A: no shim anywhere, every verdict INFO). Thresholds: see aggregate.py --help
+# (COMPUTE_AGGREGATE_ARGS passes options). An XPU_SCHED_TUNABLES inherited from the environment is
+# dropped: every scenario runs the defaults unless it is a COMPUTE_PRIO_VARIANTS run.
 # Prints each process's output, one CHECK line per criterion (bench/aggregate.py), the table; exit 0
 # when nothing FAILed.
 set -uo pipefail
@@ -38,8 +47,14 @@ warm=${COMPUTE_WARMUP_S:-1}
 tail_s=${COMPUTE_TAIL_S:-0.5}
 kus=${COMPUTE_KERNEL_US:-1000}
 depth=${COMPUTE_DEPTH:-4}
-phase=${COMPUTE_PHASE_S:-12}
+phase=${COMPUTE_PHASE_S:-8}
 rate=${COMPUTE_RATE:-100}
+iters=${COMPUTE_ITERS:-}
+[[ -z $iters || $iters =~ ^[1-9][0-9]*$ ]] || { echo "COMPUTE_ITERS='$iters' is not a positive integer" >&2; exit 2; }
+# Around the defaults (idle_grace 500us, low_inflight 250us): the first issue-3 defaults, and a
+# shorter and a longer low-priority in-flight bound.
+default_variants="idle_grace=2ms,low_inflight=500us low_inflight=150us low_inflight=500us"
+variants=${COMPUTE_PRIO_VARIANTS-$default_variants}
 budget=${COMPUTE_BUDGET_S:-290}
 only=${COMPUTE_ONLY:-}
 aa=${BENCH_AA:-0}
@@ -150,7 +165,10 @@ end_scenario() {
       echo "RESULT scenario=$sc ${sc_tags[$i]} rc=$rc error=no_result" >>"$raw"
     fi
   done
-  say "scenario $sc done in $(awk -v a="$sc_t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
+  local took
+  took=$(awk -v a="$sc_t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+  echo "RESULT scenario=$sc elapsed_s=$took" >>"$raw"
+  say "scenario $sc done in $took s"
 }
 
 if [[ -z $loop ]]; then
@@ -163,10 +181,13 @@ if [[ $aa != 1 && -z $run && -z $shim ]]; then
 fi
 [[ $aa != 1 ]] || say "A/A run (BENCH_AA=1): every 'shim' process runs without the shim; verdicts are INFO"
 say "compute_loop=$loop xpu-run=${run:-none} shim=${shim:-none} out=$out budget=${budget}s"
+if [[ -n ${XPU_SCHED_TUNABLES+x} ]]; then
+  say "ignoring the inherited XPU_SCHED_TUNABLES='$XPU_SCHED_TUNABLES' (defaults everywhere; use COMPUTE_PRIO_VARIANTS)"
+  unset XPU_SCHED_TUNABLES
+fi
 
 span=$(awk -v a="$warm" -v b="$win" -v c="$tail_s" 'BEGIN { printf "%d", a + b + c + 0.999 }')
 ptmo=$((span + 60))
-cl=("$loop" --kernel-us "$kus" --depth "$depth" --warmup "$warm" --window "$win" --tail "$tail_s")
 est=$((span + 4))
 
 # --- gate: launch cost with the gate on but uncontended -------------------------------------------
@@ -190,20 +211,60 @@ if selected gate && begin gate 25; then
   say "scenario gate done"
 fi
 
+# --- calibration: one fixed-work kernel for every compute_loop process ----------------------------
+# `compute_loop --calibrate`, alone on the GPU (no shim): the iteration count for which one kernel
+# takes $kus us back to back. Every compute_loop process then gets --iters N --kernel-us T (T, the
+# measured time, only scales busy_fraction), so all of them run the identical kernel.
+calibrated=0
+cl=()
+if selected solo || selected pair || selected quad || selected cap || selected conserve; then
+  if [[ -n $iters ]]; then
+    calibrated=1
+    cl=("$loop" --iters "$iters" --kernel-us "$kus")
+    echo "RESULT scenario=calibrate name=calibrate shim=0 rc=0 iters=$iters kernel_us=$kus" \
+      "target_us=$kus given=COMPUTE_ITERS error=cudaSuccess" >>"$raw"
+    say "calibration skipped: COMPUTE_ITERS=$iters (kernel time taken as $kus us)"
+  elif begin calibrate 15; then
+    o=$(timeout -k 5 60 "$loop" --calibrate --kernel-us "$kus" 2>&1 </dev/null)
+    rc=$?
+    printf '%s\n' "$o"
+    line=$(grep -m1 '^CALIBRATION ' <<<"$o")
+    c_iters=$(grep -o ' iters=[0-9]*' <<<"$line" | cut -d= -f2)
+    c_us=$(grep -o ' kernel_us=[0-9.]*' <<<"$line" | cut -d= -f2)
+    c_err=$(grep -o ' error=[^ ]*' <<<"$line" | cut -d= -f2)
+    if [[ $rc == 0 && $c_err == cudaSuccess && $c_iters -gt 0 && -n $c_us ]]; then
+      calibrated=1
+      cl=("$loop" --iters "$c_iters" --kernel-us "$c_us")
+      echo "RESULT scenario=calibrate name=calibrate shim=0 rc=$rc ${line#CALIBRATION }" >>"$raw"
+    else
+      echo "RESULT scenario=calibrate name=calibrate shim=0 rc=$rc error=${c_err:-no_calibration_line}" >>"$raw"
+    fi
+    say "calibration done in $(awk -v a="$sc_t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s: ${cl[*]:1}"
+  fi
+fi
+cl+=(--depth "$depth" --warmup "$warm" --window "$win" --tail "$tail_s")
+# loop_ok NAME: compute_loop scenarios need the calibration; without it they are recorded skipped.
+loop_ok() {
+  ((calibrated)) && return 0
+  echo "RESULT scenario=$1 skipped=no_calibration" >>"$raw"
+  say "scenario $1: SKIPPED, no calibration"
+  return 1
+}
+
 # --- compute_loop scenarios -----------------------------------------------------------------------
-if selected solo && begin solo "$est"; then
+if selected solo && loop_ok solo && begin solo "$est"; then
   proc "name=solo shim=0" "${cl[@]}"
   go 30
   end_scenario
 fi
 
-if selected pair && begin pair_plain "$est"; then
+if selected pair && loop_ok pair_plain && begin pair_plain "$est"; then
   proc "name=p30 shim=0" "${cl[@]}"
   proc "name=p70 shim=0" "${cl[@]}"
   go 30
   end_scenario
 fi
-if selected pair && begin pair_shim "$est"; then
+if selected pair && loop_ok pair_shim && begin pair_shim "$est"; then
   shim_prefix --compute 30 --mode share
   proc "name=p30 shim=1 configured=30 cmode=share" "${SP[@]}" "${cl[@]}"
   shim_prefix --compute 70 --mode share
@@ -239,12 +300,12 @@ EOF
   end_scenario
 fi
 
-if selected quad && begin quad_plain "$est"; then
+if selected quad && loop_ok quad_plain && begin quad_plain "$est"; then
   for p in 10 20 30 40; do proc "name=q$p shim=0" "${cl[@]}"; done
   go 30
   end_scenario
 fi
-if selected quad && begin quad_shim "$est"; then
+if selected quad && loop_ok quad_shim && begin quad_shim "$est"; then
   for p in 10 20 30 40; do
     shim_prefix --compute "$p" --mode share
     proc "name=q$p shim=1 configured=$p cmode=share" "${SP[@]}" "${cl[@]}"
@@ -253,14 +314,14 @@ if selected quad && begin quad_shim "$est"; then
   end_scenario
 fi
 
-if selected cap && begin cap "$est"; then
+if selected cap && loop_ok cap && begin cap "$est"; then
   shim_prefix --compute 30 --mode cap
   proc "name=cap30 shim=1 configured=30 cmode=cap" "${SP[@]}" "${cl[@]}"
   go 30
   end_scenario
 fi
 
-if selected conserve && begin conserve "$est"; then
+if selected conserve && loop_ok conserve && begin conserve "$est"; then
   shim_prefix --compute 30 --mode share
   proc "name=s30 shim=1 configured=30 cmode=share" "${SP[@]}" "${cl[@]}"
   shim_prefix --compute 70 --mode share
@@ -272,17 +333,19 @@ fi
 # --- priority: ResNet-50 inference (high) beside training (low) -----------------------------------
 # Without the shim, one pair of processes, three phases of $phase s: inference alone (training idle),
 # training alone (inference idle), both (plain sharing). Under the shim, inference --priority high
-# alone (training idle), then both (training --priority low).
+# alone (training idle), then both (training --priority low): the judged row, default tunables. Then
+# once per COMPUTE_PRIO_VARIANTS entry, a fresh pair with XPU_SCHED_TUNABLES=ENTRY runs the "both"
+# phase only (the alone references are the ones measured above): INFO rows.
 rn=("$py" "$here/resnet50.py")
 p1=$phase p2=$((phase * 2)) p3=$((phase * 3))
-if selected priority && begin priority_plain $((p3 + 35)); then
+if selected priority && begin priority_plain $((p3 + 20)); then
   ptmo=$((p3 + 150))
   proc "name=infer shim=0" "${rn[@]}" infer --rate "$rate" --windows "0:$p1,$p2:$p3"
   proc "name=train shim=0" "${rn[@]}" train --windows "$p1:$p2,$p2:$p3"
   go 120
   end_scenario
 fi
-if selected priority && begin priority_shim $((p2 + 35)); then
+if selected priority && begin priority_shim $((p2 + 20)); then
   ptmo=$((p2 + 150))
   shim_prefix --priority high
   proc "name=infer shim=1 priority=high" "${SP[@]}" "${rn[@]}" infer --rate "$rate" --windows "0:$p1,$p1:$p2"
@@ -291,6 +354,30 @@ if selected priority && begin priority_shim $((p2 + 35)); then
   go 120
   end_scenario
 fi
+read -r -a variant_list <<<"$variants"
+k=0
+for v in "${variant_list[@]}"; do
+  selected priority || break
+  k=$((k + 1))
+  if [[ ! $v =~ ^[A-Za-z0-9_.,=]+$ ]]; then
+    say "priority variant $k '$v': SKIPPED, not of the form key=value[,key=value...]"
+    echo "RESULT scenario=priority_sweep$k tunables=invalid skipped=bad_variant" >>"$raw"
+    continue
+  fi
+  echo "RESULT scenario=priority_sweep$k tunables=$v" >>"$raw"
+  begin "priority_sweep$k" $((p1 + 20)) || continue
+  say "priority variant $k: XPU_SCHED_TUNABLES=$v"
+  ptmo=$((p1 + 150))
+  shim_prefix --priority high
+  proc "name=infer shim=1 priority=high tunables=$v" env XPU_SCHED_TUNABLES="$v" "${SP[@]}" \
+    "${rn[@]}" infer --rate "$rate" --windows "0:$p1"
+  shim_prefix --priority low
+  proc "name=train shim=1 priority=low tunables=$v" env XPU_SCHED_TUNABLES="$v" "${SP[@]}" \
+    "${rn[@]}" train --windows "0:$p1"
+  go 120
+  end_scenario
+  say "priority variant $k ($v): elapsed $(awk -v a="$sc_t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
+done
 
 say "all scenarios done; aggregating"
 aggregate

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "xpu/common/units.hpp"
+#include "xpu/timeslice/tunables.hpp"
 
 namespace xpu {
 namespace {
@@ -155,6 +156,17 @@ Status parse_priority(std::string_view v, Settings& out) {
     return invalid("XPU_PRIORITY", v, "unknown priority", info_of("XPU_PRIORITY").accepts);
   }
   out.priority_source = "XPU_PRIORITY";
+  return Ok{};
+}
+
+Status parse_sched_tunables(std::string_view v, Settings& out) {
+  if (v.empty())
+    return invalid("XPU_SCHED_TUNABLES", v, "empty", info_of("XPU_SCHED_TUNABLES").accepts);
+  timeslice::Tunables scratch;
+  if (std::string why = timeslice::apply_overrides(scratch, v); !why.empty())
+    return invalid("XPU_SCHED_TUNABLES", v, why + " (names: " + timeslice::override_names() + ")",
+                   info_of("XPU_SCHED_TUNABLES").accepts);
+  out.sched_tunables = std::string(v);
   return Ok{};
 }
 
@@ -394,6 +406,9 @@ std::vector<std::string> describe(const Settings& s) {
                               src(s.compute_source)));
   lines.push_back(
       fmt::format("priority: {} (from {})", to_string(s.priority), src(s.priority_source)));
+  if (!s.sched_tunables.empty())
+    lines.push_back(
+        fmt::format("scheduler overrides: {} (from XPU_SCHED_TUNABLES)", s.sched_tunables));
   lines.push_back(fmt::format("node segment: /dev/shm/{}", s.node_segment));
   return lines;
 }

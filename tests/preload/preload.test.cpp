@@ -158,7 +158,7 @@ TEST_CASE("a bad configuration fails CUDA initialisation with a clear message", 
   }
 }
 
-TEST_CASE("group members share one quota; a SIGKILLed member's memory is back within 1 s",
+TEST_CASE("group members share one quota, and a SIGKILLed member's memory is back within 1 s",
           "[preload][group][sigkill]") {
   Node node;
   const EnvMap group = {{"XPU_MEM_LIMIT", "2GiB"}, {"XPU_GROUP", "team"}};

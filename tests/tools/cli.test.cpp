@@ -23,9 +23,10 @@ xpu::Result<Cli> parse(std::vector<std::string> args) { return parse_cli(args); 
 // A valid value per option. A new row in options.def fails here until it gets one.
 const std::map<std::string, std::string>& good_values() {
   static const std::map<std::string, std::string> values = {
-      {"XPU_MEM_LIMIT", "1GiB"},       {"XPU_GROUP", "team.a:1"}, {"XPU_COMPUTE", "30%"},
-      {"XPU_COMPUTE_MODE", "cap"},     {"XPU_PRIORITY", "low"},   {"XPU_LOG_LEVEL", "debug"},
-      {"XPU_NODE_SEGMENT", "seg-x_1"},
+      {"XPU_MEM_LIMIT", "1GiB"},       {"XPU_GROUP", "team.a:1"},
+      {"XPU_COMPUTE", "30%"},          {"XPU_COMPUTE_MODE", "cap"},
+      {"XPU_PRIORITY", "low"},         {"XPU_LOG_LEVEL", "debug"},
+      {"XPU_NODE_SEGMENT", "seg-x_1"}, {"XPU_SCHED_TUNABLES", "idle_grace=500us,slice=20ms"},
   };
   return values;
 }
@@ -42,6 +43,9 @@ const std::map<std::string, std::vector<std::string>>& bad_values() {
       {"XPU_PRIORITY", {"urgent", "", "0"}},
       {"XPU_LOG_LEVEL", {"loud", "", "INFO"}},
       {"XPU_NODE_SEGMENT", {"", "a/b", "x y", std::string(201, 's')}},
+      {"XPU_SCHED_TUNABLES",
+       {"", "slice", "slice=", "slice=20", "slice=-1ms", "slice=1.5ms", "bogus=1ms", "slice=1h",
+        "slice=20ms,", "max_inflight_launches=1ms", "slice=99999999999s"}},
   };
   return values;
 }

@@ -26,7 +26,7 @@ constexpr Nanos kMinLaunchEstimateNs = 100;
 constexpr Nanos kMaxLaunchEstimateNs = 10'000'000'000;
 constexpr Nanos kRepairPeriodNs = 50'000'000;
 
-Decision go(bool track) noexcept { return {Verdict::kGo, WaitReason::kNone, track, 0}; }
+Decision go(bool track) noexcept { return {Verdict::kGo, WaitReason::kNone, track, 0, false}; }
 
 Decision wait(WaitReason why, Nanos now, Nanos until) noexcept {
   return {Verdict::kWait, why, true, std::max(until, now + kMinRetryNs)};
@@ -45,12 +45,12 @@ class Signals {
   // A group of priority p or above waits for the device.
   bool demand_at_or_above(Priority p) const noexcept { return (bits_ & (7U << at(p)) & 7U) != 0; }
   bool demand_any() const noexcept { return (bits_ & 7U) != 0; }
+  // A process of a priority below p is joined.
+  bool present_below(Priority p) const noexcept {
+    return ((bits_ >> 3) & ((1U << at(p)) - 1U)) != 0;
+  }
   // A process of a priority above p is joined.
   bool present_above(Priority p) const noexcept { return ((bits_ >> 3) & (6U << at(p)) & 7U) != 0; }
-  // A process of another priority than p is joined.
-  bool present_other_class(Priority p) const noexcept {
-    return ((bits_ >> 3) & ~(1U << at(p)) & 7U) != 0;
-  }
 
  private:
   static unsigned at(Priority p) noexcept { return priority_index(p); }
@@ -126,6 +126,7 @@ bool Arbiter::join(Nanos now, std::uint32_t group, std::uint32_t share_percent, 
 }
 
 void Arbiter::leave(Nanos now) noexcept {
+  fast_left_.store(0, kRelaxed);
   const MemberConfig c = decode_config(cfg_.exchange(0, std::memory_order_acq_rel));
   if (!enabled_ || !c.present) return;
   now = sane_now(now);
@@ -161,6 +162,48 @@ bool Arbiter::group_has_other_live_member(std::uint32_t group, Nanos now) const 
 
 // ---- the launch gate ----
 
+std::uint64_t Arbiter::signals_signature() const noexcept {
+  // Every shared word whose change could turn a lone holder's "go" into something else, folded
+  // into one value (the holder word is compared on its own).
+  std::uint64_t h = 0;
+  for (std::uint32_t q = 0; q < kPriorityLevels; ++q) {
+    h = h * 0x9E37'79B9'7F4A'7C15ULL +
+        static_cast<std::uint64_t>(table_.demand_until_ns[q].load(kRelaxed));
+    h = h * 0x9E37'79B9'7F4A'7C15ULL +
+        static_cast<std::uint64_t>(table_.present_until_ns[q].load(kRelaxed));
+  }
+  return h;
+}
+
+bool Arbiter::fast_go() noexcept {
+  const std::int64_t left = fast_left_.load(kRelaxed);
+  if (left <= 0) return false;
+  if (table_.holder.load(std::memory_order_acquire) != fast_word_.load(kRelaxed) ||
+      signals_signature() != fast_signature_.load(kRelaxed)) {
+    fast_left_.store(0, kRelaxed);
+    return false;
+  }
+  fast_left_.store(left - 1, kRelaxed);  // racy between threads on purpose: a bound, not a count
+  return true;
+}
+
+void Arbiter::arm_fast_path(Nanos now, std::uint64_t word, std::uint64_t signature) noexcept {
+  // How many launches may skip the gate: as many as fit in half the idle grace at the recent
+  // launch rate, so the busy lease (renewed only on the full path) never lapses while we launch.
+  const Nanos last = fast_armed_at_.exchange(now, kRelaxed);
+  const std::int64_t since =
+      fast_launches_.load(kRelaxed) - std::max<std::int64_t>(fast_left_.load(kRelaxed), 0) + 1;
+  std::int64_t budget = 0;
+  if (last > 0 && now > last) {
+    const Nanos interval = std::max<Nanos>((now - last) / since, 1);
+    budget = std::min<std::int64_t>(t_.idle_grace_ns / 2 / interval, kMaxFastLaunches);
+  }
+  fast_word_.store(word, kRelaxed);
+  fast_signature_.store(signature, kRelaxed);
+  fast_left_.store(budget, kRelaxed);
+  fast_launches_.store(budget, kRelaxed);
+}
+
 Decision Arbiter::before_launch(Nanos now) noexcept {
   const MemberConfig cfg = config();
   if (!cfg.present) return go(false);
@@ -169,9 +212,13 @@ Decision Arbiter::before_launch(Nanos now) noexcept {
     const Nanos ready = cap_ready_at(now, cfg);
     if (ready > now) return cap_wait(now, cfg, ready);
   }
+  // Read before deciding, so that a change racing with this decision invalidates the fast path.
+  const std::uint64_t signature = signals_signature();
   const std::uint64_t word = table_.holder.load(std::memory_order_acquire);
-  if (holds(word, cfg.group)) return as_holder(now, cfg, word);
-  return acquire(now, cfg, word);
+  if (!holds(word, cfg.group)) return acquire(now, cfg, word);
+  const Decision d = as_holder(now, cfg, word);
+  if (d.fast_ok && cfg.mode == Mode::kShare) arm_fast_path(now, word, signature);
+  return d;
 }
 
 Decision Arbiter::as_holder(Nanos now, const MemberConfig& cfg, std::uint64_t word) noexcept {
@@ -222,9 +269,39 @@ Decision Arbiter::go_as_holder(Nanos now, const MemberConfig& cfg, std::uint64_t
   if (bound > 0 && !inflight_fits(bound, min_launches)) {
     return wait(WaitReason::kInflightBound, now, now + t_.inflight_poll_ns);
   }
-  refresh_busy(now, now + t_.idle_grace_ns);
-  const bool contended = higher || sig.demand_any() || sig.present_other_class(cfg.priority);
-  return go(should_track(now, cfg, contended));
+  // Track (record completion events) only when our GPU time decides something: someone of our
+  // priority or above competes (shares, and the in-flight bound below a higher class).
+  const bool contended = higher || waiting_peers;
+  if (should_track(now, cfg, contended)) {
+    probing_.store(false, kRelaxed);
+    refresh_busy(now, now + t_.idle_grace_ns);
+    return go(true);
+  }
+  if (!sig.present_below(cfg.priority) && !sig.demand_any()) {
+    refresh_busy(now, now + t_.idle_grace_ns);
+    Decision d = go(false);
+    d.fast_ok = true;  // nobody else around: nothing to re-evaluate until a shared word changes
+    return d;
+  }
+  return go_above_lower(now);
+}
+
+Decision Arbiter::go_above_lower(Nanos now) noexcept {
+  // The highest class present, beside lower ones only. Events on every launch would slow exactly
+  // the latency-critical process that priorities protect, so it tracks one sampled launch (a
+  // probe) per probe_period, learns the GPU time of a launch from those, and keeps a virtual
+  // queue: the estimated end of the work it has queued. Its busy lease covers that queue plus the
+  // idle grace, so lower processes stay off the GPU until a burst of long kernels has really run.
+  const Nanos tail = std::max(queue_end_.load(kRelaxed), now) + avg_launch_ns_.load(kRelaxed);
+  queue_end_.store(tail, kRelaxed);
+  refresh_busy(now, std::min(tail, now + t_.inflight_lease_ns) + t_.idle_grace_ns);
+  if (now >= next_probe_.load(kRelaxed) && inflight_.load(kRelaxed) == 0) {
+    next_probe_.store(now + t_.probe_period_ns, kRelaxed);
+    // A probe only measures: it must not make us look busy (or draining) until it is reported.
+    probing_.store(true, kRelaxed);
+    return go(true);
+  }
+  return go(false);
 }
 
 Decision Arbiter::acquire(Nanos now, const MemberConfig& cfg, std::uint64_t word) noexcept {
@@ -438,7 +515,7 @@ void Arbiter::on_launch(Nanos now, std::uint32_t launches) noexcept {
   now = sane_now(now);
   if (inflight_.fetch_add(launches, kSeqCst) <= 0) progress_ns_.store(now, kRelaxed);
   const MemberConfig cfg = config();
-  if (!cfg.present) return;
+  if (!cfg.present || probing_.load(kRelaxed)) return;
   // Work queued on the GPU keeps the group busy until its last completion is reported, whether or
   // not the watcher is awake to renew the lease (a holder that sleeps in a stream synchronize must
   // not look idle while its kernels still run).
@@ -470,6 +547,7 @@ void Arbiter::on_complete(Nanos now, std::uint32_t launches, std::uint64_t gpu_n
   const MemberConfig cfg = config();
   if (!cfg.present) return;
   if (gpu_ns > 0) charge(now, cfg, gpu_ns);
+  if (left == 0 && probing_.exchange(false, kRelaxed)) return;  // a probe: it claimed no lease
   if (left == 0) {
     shorten_busy(cfg.group, now + t_.idle_grace_ns);
     release_inflight(cfg.group, now);
@@ -531,7 +609,7 @@ Nanos Arbiter::tick(Nanos now) noexcept {
   const bool inflight = inflight_.load(kRelaxed) > 0;
   // Work still queued on the GPU keeps the group busy; a killed process stops renewing, so its
   // lease runs out within inflight_lease_ns and waiters pass it over.
-  if (inflight) {
+  if (inflight && !probing_.load(kRelaxed)) {
     refresh_busy(now, now + t_.inflight_lease_ns);
     // The same for the in-flight lease that a next holder waits on. A peer of the group whose own
     // work is done pulls it in: then claim it again (at most a tick late).

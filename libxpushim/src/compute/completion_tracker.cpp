@@ -106,6 +106,19 @@ std::uint64_t CompletionTracker::measure(const Record& r, bool* newest) noexcept
   return 0;
 }
 
+bool CompletionTracker::wait_oldest() noexcept {
+  CUevent oldest = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    if (size_ > 0) oldest = ring_[head_].post;
+  }
+  if (oldest == nullptr) return false;
+  // Without the lock, so the watcher keeps going. Should the record complete and its event be
+  // reused meanwhile, this waits for that newer work instead: later, never wrong.
+  RelaxedCaptureScope relaxed;
+  return driver_api().event_synchronize(oldest) == CUDA_SUCCESS;
+}
+
 Completions CompletionTracker::poll() noexcept {
   Completions out;
   DriverApi& d = driver_api();

@@ -42,6 +42,8 @@ class CompletionTracker {
   bool commit(CUstream stream, bool launched) noexcept;
   // Reports what completed since the last poll, in submission order.
   Completions poll() noexcept;
+  // Blocks until the oldest tracked launch has completed; false (at once) when none is queued.
+  bool wait_oldest() noexcept;
   bool full() const noexcept;
 
  private:

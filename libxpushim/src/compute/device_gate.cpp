@@ -31,7 +31,7 @@ bool stream_capturing(CUstream stream) noexcept {
 
 DeviceGate::DeviceGate(timeslice::DeviceSchedule& table, std::uint32_t slot, const JoinSpec& spec,
                        timeslice::Liveness alive) noexcept
-    : arbiter_(table, slot, timeslice::Tunables{}, alive), spec_(spec) {}
+    : arbiter_(table, slot, spec.tunables, alive), spec_(spec) {}
 
 Ticket DeviceGate::before(CUstream stream) noexcept {
   Ticket t{false, stream};
@@ -42,6 +42,8 @@ Ticket DeviceGate::before(CUstream stream) noexcept {
                   spec_.priority);
     joined_.store(true, std::memory_order_release);
   }
+  // A lone holder whose view of the device is unchanged: no clock, no decision.
+  if (arbiter_.fast_go()) return t;
   bool capture_checked = false;
   for (;;) {
     const timeslice::Decision d = arbiter_.before_launch(timeslice::monotonic_now_ns());
@@ -57,9 +59,18 @@ Ticket DeviceGate::before(CUstream stream) noexcept {
     // completions are reported: look at them first, and ask again at once if any came in.
     if (d.reason != timeslice::WaitReason::kOtherHolder && report(timeslice::monotonic_now_ns()))
       continue;
+    if (d.reason == timeslice::WaitReason::kInflightBound && tracker_.wait_oldest()) {
+      // Too much of ours is queued: wake exactly when the oldest finishes, not a poll later, so
+      // the GPU does not idle between our kernels (a low-priority process keeps only a sliver
+      // queued, so every microsecond of polling would be lost GPU time).
+      continue;
+    }
     sleep_until(d.retry_at_ns);
   }
   if (!capture_checked && stream_capturing(stream)) return t;
+  // Report what finished first (one event query while work is queued), so that "from idle" is
+  // true whenever the GPU ran out of our work: the idle gap must not be charged to this launch.
+  report(timeslice::monotonic_now_ns());
   t.tracked = tracker_.prepare(stream, arbiter_.inflight_launches() == 0);
   return t;
 }

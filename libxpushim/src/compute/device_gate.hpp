@@ -23,6 +23,7 @@ struct JoinSpec {
   std::uint32_t share_percent = 100;
   timeslice::Mode mode = timeslice::Mode::kShare;
   timeslice::Priority priority = timeslice::Priority::kNormal;
+  timeslice::Tunables tunables;  // defaults, or XPU_SCHED_TUNABLES
 };
 
 struct Ticket {

@@ -35,6 +35,7 @@ bool load_driver_api() noexcept {
     bind(d.event_destroy, lib, "cuEventDestroy_v2");
     bind(d.event_record, lib, "cuEventRecord");
     bind(d.event_query, lib, "cuEventQuery");
+    bind(d.event_synchronize, lib, "cuEventSynchronize");
     bind(d.event_elapsed, lib, "cuEventElapsedTime_v2");
     bind(d.event_elapsed, lib, "cuEventElapsedTime");  // drivers before 12.8
     bind(d.primary_ctx_get_state, lib, "cuDevicePrimaryCtxGetState");
@@ -50,8 +51,8 @@ bool load_driver_api() noexcept {
          d.ctx_get_device != nullptr;
     d.events_usable = d.ctx_get_current != nullptr && d.event_create != nullptr &&
                       d.event_destroy != nullptr && d.event_record != nullptr &&
-                      d.event_query != nullptr && d.event_elapsed != nullptr &&
-                      d.stream_is_capturing != nullptr;
+                      d.event_query != nullptr && d.event_synchronize != nullptr &&
+                      d.event_elapsed != nullptr && d.stream_is_capturing != nullptr;
   });
   return ok;
 }

@@ -19,6 +19,7 @@ struct DriverApi {
   PFN_cuEventDestroy_v4000 event_destroy = nullptr;
   PFN_cuEventRecord_v2000 event_record = nullptr;  // per-thread streams are passed explicitly
   PFN_cuEventQuery_v2000 event_query = nullptr;
+  PFN_cuEventSynchronize_v2000 event_synchronize = nullptr;
   PFN_cuEventElapsedTime_v12080 event_elapsed = nullptr;
   bool events_usable = false;  // all of the above and the capture query: launches can be tracked
   PFN_cuDevicePrimaryCtxGetState_v7000 primary_ctx_get_state = nullptr;

@@ -24,9 +24,12 @@ std::int64_t now_ns() {
 // The settings' priority (high first) as the scheduler's (numeric order = precedence).
 timeslice::Priority to_timeslice(Priority p) {
   switch (p) {
-    case Priority::high: return timeslice::Priority::kHigh;
-    case Priority::low: return timeslice::Priority::kLow;
-    case Priority::normal: break;
+    case Priority::high:
+      return timeslice::Priority::kHigh;
+    case Priority::low:
+      return timeslice::Priority::kLow;
+    case Priority::normal:
+      break;
   }
   return timeslice::Priority::kNormal;
 }
@@ -160,6 +163,10 @@ void Runtime::start_compute(std::uint32_t slot) {
   spec.mode =
       settings_.compute_mode == ComputeMode::cap ? timeslice::Mode::kCap : timeslice::Mode::kShare;
   spec.priority = to_timeslice(settings_.priority);
+  // Validated when the settings were parsed; a failure here would be a bug, not a bad setting.
+  if (const std::string why = timeslice::apply_overrides(spec.tunables, settings_.sched_tunables);
+      !why.empty())
+    log(LogLevel::error, "XPU_SCHED_TUNABLES: {}; using the defaults", why);
   auto* gates = new compute::Gates(*segment_, slot, spec);
   for (int ordinal = 0; ordinal < device_count_; ++ordinal)
     if (const auto device = device_of_ordinal(ordinal)) gates->add_device(ordinal, *device);
@@ -172,9 +179,9 @@ void Runtime::start_compute(std::uint32_t slot) {
     });
   });
   log(LogLevel::info, "compute: {} (weight {}), priority {}, on {} device(s)",
-      settings_.compute ? fmt::format("{}% {}", *settings_.compute,
-                                      to_string(settings_.compute_mode))
-                        : std::string("no percentage"),
+      settings_.compute
+          ? fmt::format("{}% {}", *settings_.compute, to_string(settings_.compute_mode))
+          : std::string("no percentage"),
       spec.share_percent, to_string(settings_.priority), device_count_);
 }
 

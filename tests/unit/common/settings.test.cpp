@@ -124,6 +124,13 @@ TEST_CASE("other options parse strictly", "[settings]") {
   CHECK(load({{"XPU_PRIORITY", "high"}}).value().priority == Priority::high);
   CHECK(contains(error_of({{"XPU_PRIORITY", "urgent"}}), "high, normal or low"));
   CHECK(contains(error_of({{"XPU_NODE_SEGMENT", "a/b"}}), "XPU_NODE_SEGMENT"));
+  // Scheduler overrides: names and durations are checked against the scheduler's own list.
+  CHECK(load({{"XPU_SCHED_TUNABLES", "idle_grace=500us,low_inflight=250us"}})
+            .value()
+            .sched_tunables == "idle_grace=500us,low_inflight=250us");
+  CHECK(contains(error_of({{"XPU_SCHED_TUNABLES", "idle_grace=5"}}), "not a duration"));
+  CHECK(contains(error_of({{"XPU_SCHED_TUNABLES", "idle=5ms"}}), "unknown name 'idle'"));
+  CHECK(contains(error_of({{"XPU_SCHED_TUNABLES", "idle=5ms"}}), "idle_grace"));
 }
 
 TEST_CASE("HAMi's device-plugin contract", "[settings][hami]") {
@@ -175,7 +182,7 @@ TEST_CASE("HAMi's device-plugin contract", "[settings][hami]") {
 }
 
 TEST_CASE("the options table drives validation and describes every setting", "[settings]") {
-  CHECK(option_table().size() == 7);
+  CHECK(option_table().size() == 8);
   for (const OptionInfo& o : option_table()) {
     CAPTURE(o.env);
     CHECK_FALSE(o.flag.empty());

@@ -178,7 +178,17 @@ void Simulation::on_launch(int idx) {
     if (d.reason == WaitReason::kOtherHolder) ++p.st.holder_waits;
     if (d.reason == WaitReason::kDrain) ++p.st.drain_waits;
     p.report_before_retry = d.reason != WaitReason::kOtherHolder;  // as the adapter does
-    schedule_launch(p, idx, std::max(d.retry_at_ns, now_ + 1) + p.spec.sleep_overshoot_ns);
+    Nanos retry = d.retry_at_ns;
+    if (d.reason == WaitReason::kInflightBound) {
+      // The adapter blocks on its oldest tracked launch's event: it wakes as that one completes
+      // (time-sliced GPU: no sooner than the front kernel's remaining work; looked at again then).
+      if (!p.unreported.empty()) {
+        retry = p.unreported.front().first;
+      } else if (!p.gpu_queue.empty()) {
+        retry = now_ + own_work_left(p, 1);
+      }
+    }
+    schedule_launch(p, idx, std::max(retry, now_ + 1) + p.spec.sleep_overshoot_ns);
     return;
   }
 

@@ -47,6 +47,7 @@ struct Settings {
   std::optional<std::uint32_t> compute;  // whole percent 1..100
   ComputeMode compute_mode = ComputeMode::share;
   Priority priority = Priority::normal;
+  std::string sched_tunables;  // validated by timeslice::apply_overrides; empty = defaults
   LogLevel log_level = LogLevel::warn;
   std::string node_segment;  // never empty after load_settings
 

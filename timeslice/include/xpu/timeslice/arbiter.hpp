@@ -43,6 +43,8 @@ struct Decision {
   bool track = false;
   /// Wait: call before_launch again at (or soon after) this time.
   Nanos retry_at_ns = 0;
+  /// Internal: the decision may be cached by the clock-free fast path (see fast_go).
+  bool fast_ok = false;
 
   bool go() const noexcept { return verdict == Verdict::kGo; }
 };
@@ -65,6 +67,10 @@ class Arbiter {
 
   /// Before each launch. Fast path (holder inside its slice, or lone process): a few atomic loads.
   Decision before_launch(Nanos now) noexcept;
+  /// Cheaper still, without a clock: true when the last before_launch said "go, untracked" to a
+  /// share-mode holder and no shared word it depended on has changed since, for a bounded number
+  /// of launches. Then launch untracked; otherwise call before_launch.
+  bool fast_go() noexcept;
   /// After a tracked launch was submitted (`launches` launches, usually 1).
   void on_launch(Nanos now, std::uint32_t launches = 1) noexcept;
   /// Tracked launches that completed, with the GPU busy time they took (ns), measured from events.
@@ -84,11 +90,15 @@ class Arbiter {
 
  private:
   MemberConfig config() const noexcept;
+  std::uint64_t signals_signature() const noexcept;
+  void arm_fast_path(Nanos now, std::uint64_t word, std::uint64_t signature) noexcept;
+  static constexpr std::int64_t kMaxFastLaunches = 256;
   Decision as_holder(Nanos now, const MemberConfig& cfg, std::uint64_t word) noexcept;
   Decision go_as_holder(Nanos now, const MemberConfig& cfg, std::uint64_t word,
                         Nanos slice_age) noexcept;
   bool drain_pending(Nanos now, const MemberConfig& cfg, std::uint64_t word) noexcept;
   bool drain_awaited(Nanos now, const MemberConfig& cfg, std::uint64_t word) const noexcept;
+  Decision go_above_lower(Nanos now) noexcept;
   Decision acquire(Nanos now, const MemberConfig& cfg, std::uint64_t word) noexcept;
   Decision wait_for_holder(Nanos now, const MemberConfig& cfg, std::uint64_t word) const noexcept;
   Decision cap_wait(Nanos now, const MemberConfig& cfg, Nanos ready) noexcept;
@@ -135,6 +145,18 @@ class Arbiter {
   // The holder word for which the previous holder's drain was already seen done (or was not ours
   // to wait for): later launches of that slice skip the check.
   std::atomic<std::uint64_t> drain_clear_word_{0};
+  // The clock-free fast path (fast_go): the holder word and signals it was armed with, launches
+  // left, when it was armed and how many launches the previous arming allowed.
+  std::atomic<std::uint64_t> fast_word_{0};
+  std::atomic<std::uint64_t> fast_signature_{0};
+  std::atomic<std::int64_t> fast_left_{0};
+  std::atomic<Nanos> fast_armed_at_{0};
+  std::atomic<std::int64_t> fast_launches_{0};
+  // Untracked highest class beside lower ones (go_above_lower): next sampled launch, and the
+  // estimated end of the work queued by untracked launches.
+  std::atomic<Nanos> next_probe_{0};
+  std::atomic<Nanos> queue_end_{0};
+  std::atomic<bool> probing_{false};  // the tracked launch in flight is a probe (claims no lease)
 };
 
 }  // namespace xpu::timeslice

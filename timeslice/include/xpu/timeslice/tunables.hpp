@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <string_view>
 
 #include "xpu/timeslice/cap_budget.hpp"
 #include "xpu/timeslice/types.hpp"
@@ -12,7 +14,7 @@ namespace xpu::timeslice {
 struct Tunables {
   // Slices and hand-over.
   Nanos slice_ns = 20'000'000;            // a holder keeps the device this long while others wait
-  Nanos idle_grace_ns = 2'000'000;        // holder still "busy" this long after a launch / its last
+  Nanos idle_grace_ns = 500'000;          // holder still "busy" this long after a launch / its last
                                           // completion (also the high-priority hold-over)
   Nanos inflight_lease_ns = 20'000'000;   // busy lease a tick renews while work is in flight; a
                                           // killed holder is passed over after at most this
@@ -31,7 +33,7 @@ struct Tunables {
 
   // In-flight bounds (estimated GPU time of tracked launches not yet completed).
   Nanos contended_inflight_ns = 4'000'000;  // holder while someone of >= priority waits
-  Nanos low_inflight_ns = 500'000;          // while a higher-priority process is joined
+  Nanos low_inflight_ns = 250'000;          // while a higher-priority process is joined
   std::uint32_t max_inflight_launches = 1024;
   Nanos default_launch_ns = 200'000;         // GPU time per launch until measured
   Nanos inflight_stuck_ns = 10'000'000'000;  // no completion for this long: forget the count
@@ -49,6 +51,8 @@ struct Tunables {
   Nanos vtime_max_lead_gpu_ns = 1'000'000'000;  // ahead by more GPU time than this: clamp
 
   // Ticks, liveness, status.
+  Nanos probe_period_ns = 5'000'000;      // highest class beside lower ones: one sampled
+                                          // (tracked) launch per period teaches launch cost
   Nanos track_linger_ns = 1'000'000'000;  // keep tracking this long after contention was seen
   Nanos active_tick_ns = 1'000'000;       // advised watcher period while work is in flight (but
                                           // drain_tick_ns while another holder waits for it)
@@ -66,5 +70,12 @@ inline constexpr Nanos kMaxLeaseAheadNs = 2'000'000'000;
 
 /// `t` with every field clamped to a range the algorithm is correct for.
 Tunables sanitized(const Tunables& t) noexcept;
+
+/// Applies overrides written as "name=value[,name=value...]" (XPU_SCHED_TUNABLES): names are the
+/// fields above without "_ns"; durations take a unit (ns, us, ms, s), max_inflight_launches is a
+/// count. Returns "" on success, else what is wrong. Values are then clamped by sanitized().
+std::string apply_overrides(Tunables& t, std::string_view text);
+/// The accepted names, for messages and docs.
+std::string override_names();
 
 }  // namespace xpu::timeslice
