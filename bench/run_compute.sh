@@ -51,9 +51,9 @@ phase=${COMPUTE_PHASE_S:-8}
 rate=${COMPUTE_RATE:-100}
 iters=${COMPUTE_ITERS:-}
 [[ -z $iters || $iters =~ ^[1-9][0-9]*$ ]] || { echo "COMPUTE_ITERS='$iters' is not a positive integer" >&2; exit 2; }
-# Around the defaults (idle_grace 500us, low_inflight 250us): the first issue-3 defaults, and a
-# shorter and a longer low-priority in-flight bound.
-default_variants="idle_grace=2ms,low_inflight=500us low_inflight=150us low_inflight=500us"
+# Around the defaults (idle_grace 500us, low_inflight 250us): a shorter low-priority in-flight
+# bound, a shorter idle grace, and both.
+default_variants="low_inflight=150us idle_grace=250us low_inflight=150us,idle_grace=250us"
 variants=${COMPUTE_PRIO_VARIANTS-$default_variants}
 budget=${COMPUTE_BUDGET_S:-290}
 only=${COMPUTE_ONLY:-}

@@ -1,10 +1,11 @@
 #include "compute/device_gate.hpp"
 
+#include <sys/prctl.h>
 #include <time.h>
 
 #include <cerrno>
 
-#include <mutex>
+#include <optional>
 
 #include "driver/driver_api.hpp"
 #include "xpu/timeslice/clock.hpp"
@@ -18,6 +19,18 @@ void sleep_until(Nanos when) noexcept {
   ts.tv_nsec = static_cast<long>(when % 1'000'000'000);
   while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
   }
+}
+
+FineTimerSlack::FineTimerSlack() noexcept {
+  // Linux lets a sleep overrun by the thread's timer slack (50 us by default), which would double
+  // every 50 us poll of a wait for a drain or a completion.
+  const int saved = ::prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+  if (saved > 0 && saved != kSlackNs && ::prctl(PR_SET_TIMERSLACK, kSlackNs, 0, 0, 0) == 0)
+    saved_ = saved;
+}
+
+FineTimerSlack::~FineTimerSlack() {
+  if (saved_ > 0) ::prctl(PR_SET_TIMERSLACK, saved_, 0, 0, 0);
 }
 
 bool stream_capturing(CUstream stream) noexcept {
@@ -45,6 +58,7 @@ Ticket DeviceGate::before(CUstream stream) noexcept {
   // A lone holder whose view of the device is unchanged: no clock, no decision.
   if (arbiter_.fast_go()) return t;
   bool capture_checked = false;
+  std::optional<FineTimerSlack> fine;  // set up on the first wait, restored on return
   for (;;) {
     const timeslice::Decision d = arbiter_.before_launch(timeslice::monotonic_now_ns());
     if (d.go()) {
@@ -65,6 +79,7 @@ Ticket DeviceGate::before(CUstream stream) noexcept {
       // queued, so every microsecond of polling would be lost GPU time).
       continue;
     }
+    if (!fine) fine.emplace();
     sleep_until(d.retry_at_ns);
   }
   if (!capture_checked && stream_capturing(stream)) return t;

@@ -69,6 +69,7 @@ void Gates::watch() noexcept {
     CUstreamCaptureMode mode = CU_STREAM_CAPTURE_MODE_RELAXED;
     exchange(&mode);
   }
+  const FineTimerSlack fine;  // our own thread: for its whole life
   for (;;) {
     const timeslice::Nanos now = timeslice::monotonic_now_ns();
     timeslice::Nanos next = now + 50'000'000;
