@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "child_process.hpp"
+#include "mono_time.hpp"
 #include "xpu_catch.hpp"
 
 using namespace xpu::test;
@@ -35,19 +36,8 @@ namespace {
 using Nanos = unsigned long long;
 constexpr Nanos kMs = 1'000'000;
 
-Nanos mono_now() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<Nanos>(ts.tv_sec) * 1'000'000'000ULL + static_cast<Nanos>(ts.tv_nsec);
-}
-
-void sleep_until(Nanos t) {
-  timespec ts{};
-  ts.tv_sec = static_cast<time_t>(t / 1'000'000'000ULL);
-  ts.tv_nsec = static_cast<long>(t % 1'000'000'000ULL);
-  while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) != 0) {
-  }
-}
+using xpu::test::mono_now;
+using xpu::test::sleep_until;
 
 // Processes get this long to start (exec, cuInit, context, streams) before the common start.
 constexpr Nanos kStartLead = 600 * kMs;

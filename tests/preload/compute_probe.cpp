@@ -61,25 +61,15 @@
 #include <thread>
 #include <vector>
 
+#include "mono_time.hpp"
 #include "xpu_fake/fake_api.h"
 
 namespace {
 
 using Nanos = std::uint64_t;
 
-Nanos mono_now() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<Nanos>(ts.tv_sec) * 1'000'000'000ULL + static_cast<Nanos>(ts.tv_nsec);
-}
-
-void sleep_until(Nanos t) {
-  timespec ts{};
-  ts.tv_sec = static_cast<time_t>(t / 1'000'000'000ULL);
-  ts.tv_nsec = static_cast<long>(t % 1'000'000'000ULL);
-  while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
-  }
-}
+using xpu::test::mono_now;
+using xpu::test::sleep_until;
 
 [[noreturn]] void die(const char* what, int rc) {
   std::printf("RESULT fatal=%s rc=%d\n", what, rc);

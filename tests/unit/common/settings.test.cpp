@@ -1,6 +1,8 @@
 #include "xpu/common/settings.hpp"
 
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 
 #include "xpu_catch.hpp"
@@ -178,6 +180,19 @@ TEST_CASE("HAMi's device-plugin contract", "[settings][hami]") {
     CHECK(a.group == b.group);
     CHECK(a.group.rfind("hami:", 0) == 0);
     CHECK(a.group.size() <= 63);
+  }
+}
+
+TEST_CASE("the README's configuration table names every option of the table", "[settings]") {
+  std::ifstream in(std::string(XPU_SOURCE_DIR) + "/README.md");
+  REQUIRE(in.good());
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string readme = text.str();
+  for (const OptionInfo& o : option_table()) {
+    CAPTURE(o.env);
+    CHECK(contains(readme, "`" + std::string(o.env) + "`"));
+    CHECK(contains(readme, "`" + std::string(o.flag) + "`"));
   }
 }
 

@@ -5,6 +5,19 @@
 
 namespace xpu::timeslice::sim {
 
+ProcSpec busy_process(std::uint32_t group, std::uint32_t share, Nanos kernel, double jitter,
+                      Mode mode, Priority priority) {
+  ProcSpec p;
+  p.group = group;
+  p.share = share;
+  p.mode = mode;
+  p.priority = priority;
+  p.work.kind = WorkKind::kBusy;
+  p.work.kernel_ns = kernel;
+  p.work.jitter = jitter;
+  return p;
+}
+
 Simulation::Simulation(const Tunables& tunables, std::uint64_t seed)
     : tunables_(tunables), table_(std::make_unique<DeviceSchedule>()), seed_(seed) {}
 

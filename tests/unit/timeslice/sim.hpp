@@ -73,6 +73,11 @@ struct ProcStats {
   std::vector<Nanos> go_times;     // times of launches (only when record_go_times)
 };
 
+/// A process that always has work queued: `share` percent in `group`, kernels of `kernel` ns
+/// (uniform within +-jitter). The tests' `busy` helpers are this with their own defaults.
+ProcSpec busy_process(std::uint32_t group, std::uint32_t share, Nanos kernel, double jitter,
+                      Mode mode = Mode::kShare, Priority priority = Priority::kNormal);
+
 class Simulation {
  public:
   explicit Simulation(const Tunables& tunables = {}, std::uint64_t seed = 1);

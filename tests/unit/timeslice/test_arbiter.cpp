@@ -524,5 +524,80 @@ TEST_CASE("arbiter: a capped holder out of budget is drained before the next hol
   CHECK(b->before_launch(f.now()).go());
 }
 
+TEST_CASE("arbiter: a lone holder's fast path is bounded and ends when the device changes",
+          "[timeslice][arbiter][fast]") {
+  Fixture f;
+  auto a = f.make(0);
+  REQUIRE(a->join(f.now(), 0, 30, Mode::kShare, Priority::kNormal));
+  CHECK_FALSE(a->fast_go());  // never armed yet
+  // Launch every 10 us. The first launch takes the device; the next arms the fast path without a
+  // rate yet; the one after allows the launches that fit in half the idle grace at that rate.
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(a->before_launch(f.now()).go());
+    f.clock.advance(10'000);
+  }
+  const auto budget = f.t.idle_grace_ns / 2 / 10'000;
+  REQUIRE(budget > 2);
+  int fast = 0;
+  while (a->fast_go()) ++fast;
+  CHECK(fast == budget);
+  // Re-armed, then another process announces demand: the very next launch takes the full path.
+  REQUIRE(a->before_launch(f.now()).go());
+  auto b = f.make(1);
+  REQUIRE(b->join(f.now(), 1, 70, Mode::kShare, Priority::kNormal));
+  const Decision db = b->before_launch(f.now());  // b must wait: it publishes its demand
+  CHECK_FALSE(db.go());
+  CHECK_FALSE(a->fast_go());
+  // The holder word changing also ends it, and cap mode never uses it.
+  auto c = f.make(2);
+  REQUIRE(c->join(f.now(), 2, 30, Mode::kCap, Priority::kNormal));
+  (void)c->before_launch(f.now());
+  CHECK_FALSE(c->fast_go());
+}
+
+TEST_CASE(
+    "arbiter: the highest class beside lower ones probes once per period and holds its "
+    "estimated queue",
+    "[timeslice][arbiter][priority]") {
+  Fixture f;
+  auto lo = f.make(1);
+  REQUIRE(lo->join(f.now(), 1, 100, Mode::kShare, Priority::kLow));
+  auto hi = f.make(0);
+  REQUIRE(hi->join(f.now(), 0, 100, Mode::kShare, Priority::kHigh));
+  // First launch: a probe (tracked), which claims no busy lease of its own.
+  Decision d = hi->before_launch(f.now());
+  REQUIRE(d.go());
+  CHECK(d.track);
+  hi->on_launch(f.now());
+  // It measures 1 ms per launch.
+  f.clock.advance(1'000'000);
+  hi->on_complete(f.now(), 1, 1'000'000);
+  // Ten untracked launches within the probe period: a virtual queue of about 10 ms.
+  int tracked = 0;
+  for (int i = 0; i < 10; ++i) {
+    d = hi->before_launch(f.now());
+    REQUIRE(d.go());
+    tracked += d.track ? 1 : 0;
+  }
+  CHECK(tracked == 0);
+  // The estimate moved a quarter of the way from the 200 us default to the measured 1 ms.
+  const Nanos per_launch = hi->estimated_launch_ns();
+  CHECK(per_launch == 400'000);
+  const Nanos busy = f.table->groups[0].busy_until_ns.load();
+  CHECK(busy >= f.now() + 10 * per_launch);
+  CHECK(busy <= f.now() + 10 * per_launch + f.t.idle_grace_ns);
+  // The low process cannot take the device while that estimated work runs ...
+  CHECK_FALSE(lo->before_launch(f.now()).go());
+  // ... and may once it has run out (plus the grace).
+  f.clock.set(busy + 1);
+  d = lo->before_launch(f.now());
+  CHECK(d.go());
+  // After the probe period, the next high launch is a probe again.
+  f.clock.advance(f.t.probe_period_ns);
+  d = hi->before_launch(f.now());
+  REQUIRE(d.go());
+  CHECK(d.track);
+}
+
 }  // namespace
 }  // namespace xpu::timeslice::test

@@ -11,14 +11,7 @@ using sim::WorkKind;
 
 ProcSpec busy(std::uint32_t group, std::uint32_t share, Mode mode, Nanos kernel,
               double jitter = 0.5) {
-  ProcSpec p;
-  p.group = group;
-  p.share = share;
-  p.mode = mode;
-  p.work.kind = WorkKind::kBusy;
-  p.work.kernel_ns = kernel;
-  p.work.jitter = jitter;
-  return p;
+  return sim::busy_process(group, share, kernel, jitter, mode);
 }
 
 double run_alone(std::uint32_t pct, Nanos kernel) {

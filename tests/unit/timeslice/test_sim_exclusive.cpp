@@ -19,13 +19,7 @@ using sim::Simulation;
 using sim::WorkKind;
 
 ProcSpec busy(std::uint32_t group, std::uint32_t share, Nanos kernel, double jitter = 0.2) {
-  ProcSpec p;
-  p.group = group;
-  p.share = share;
-  p.work.kind = WorkKind::kBusy;
-  p.work.kernel_ns = kernel;
-  p.work.jitter = jitter;
-  return p;
+  return sim::busy_process(group, share, kernel, jitter);
 }
 
 Tunables without_drain() {

@@ -14,14 +14,7 @@ using sim::Simulation;
 using sim::WorkKind;
 
 ProcSpec busy(std::uint32_t group, std::uint32_t share, Priority prio = Priority::kNormal) {
-  ProcSpec p;
-  p.group = group;
-  p.share = share;
-  p.priority = prio;
-  p.work.kind = WorkKind::kBusy;
-  p.work.kernel_ns = 1 * kMs;
-  p.work.jitter = 0.5;
-  return p;
+  return sim::busy_process(group, share, 1 * kMs, 0.5, Mode::kShare, prio);
 }
 
 // Longest stretch in [from, to) during which `proc` launched nothing.

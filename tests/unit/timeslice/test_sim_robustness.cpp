@@ -15,13 +15,7 @@ using sim::Simulation;
 using sim::WorkKind;
 
 ProcSpec busy(std::uint32_t group, std::uint32_t share, Nanos kernel = 1 * kMs) {
-  ProcSpec p;
-  p.group = group;
-  p.share = share;
-  p.work.kind = WorkKind::kBusy;
-  p.work.kernel_ns = kernel;
-  p.work.jitter = 0.5;
-  return p;
+  return sim::busy_process(group, share, kernel, 0.5);
 }
 
 TEST_CASE("robustness: a table overwritten with random bytes never crashes and converges back",

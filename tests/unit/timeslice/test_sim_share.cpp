@@ -13,13 +13,7 @@ using sim::WorkKind;
 
 ProcSpec busy(std::uint32_t group, std::uint32_t share, Nanos kernel = 1 * kMs,
               double jitter = 0.5) {
-  ProcSpec p;
-  p.group = group;
-  p.share = share;
-  p.work.kind = WorkKind::kBusy;
-  p.work.kernel_ns = kernel;
-  p.work.jitter = jitter;
-  return p;
+  return sim::busy_process(group, share, kernel, jitter);
 }
 
 // Runs all-busy processes with `shares` for `seconds` after a 1 s warm-up; checks each one's part

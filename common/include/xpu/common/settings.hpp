@@ -76,7 +76,7 @@ Result<std::optional<std::uint64_t>> resolve_quota(const Settings& settings, int
 // The effective settings, one line each, for the info-level dump and `xpu-run --dry-run`.
 std::vector<std::string> describe(const Settings& settings);
 
-// The options table rendered for humans (xpu-run --help, docs/configuration.md).
+// The options table rendered for humans (xpu-run --help).
 struct OptionInfo {
   std::string_view env, flag, metavar, accepts, summary;
 };

@@ -1,5 +1,6 @@
-// Timing constants of the scheduler. Every process on a device should use the same values (the
-// coordinator hands them out); the defaults are what the README justifies.
+// Timing constants of the scheduler; the defaults are what the README justifies. Every process on
+// a device should use the same values: each applies its own XPU_SCHED_TUNABLES (apply_overrides)
+// and nothing checks that they agree, so leave them alone unless experimenting.
 #pragma once
 
 #include <cstdint>
