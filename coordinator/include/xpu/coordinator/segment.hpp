@@ -33,8 +33,8 @@ struct ProcessIdentity {
 // What status shows of a process's compute settings (see SlotEntry).
 struct SlotCompute {
   bool arbitrated = false;
-  std::uint8_t percent = 0;  // 0 = none set
-  std::uint8_t mode = 0;     // ComputeMode
+  std::uint8_t percent = 0;   // 0 = none set
+  std::uint8_t mode = 0;      // ComputeMode
   std::uint8_t priority = 1;  // xpu::Priority (normal)
 };
 
