@@ -98,6 +98,9 @@ collect_meta() {
     fi
     meta commit "$head"
   fi
+  # The device copy's .git can be stale (only the working tree is refreshed): a digest of the
+  # sources names the tree that ran. `bash tests/gpu/source_digest.sh` prints the same locally.
+  meta source_digest "$(bash "$REPO/tests/gpu/source_digest.sh" "$REPO")"
   echo "--- nvidia-smi at start:"
   "${SMI[@]}" 2>&1 | head -n 30
   cat "$META"
