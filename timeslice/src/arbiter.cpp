@@ -301,6 +301,11 @@ Decision Arbiter::go_above_lower(Nanos now) noexcept {
     probing_.store(true, kRelaxed);
     return go(true);
   }
+  // For status only: untracked launches count at the learned average (vtime is not charged; no
+  // one of this class competes).
+  const auto estimate = static_cast<std::uint64_t>(avg_launch_ns_.load(kRelaxed));
+  add_to_window(now, estimate);
+  table_.slots[slot_].gpu_ns_total.fetch_add(estimate, kRelaxed);
   return go(false);
 }
 
