@@ -163,6 +163,38 @@ def num(row, key):
         return None
 
 
+def median(values):
+    v = [x for x in values if x is not None]
+    return statistics.median(v) if v else None
+
+
+def spread(values):
+    """max - min of the values there are (None with fewer than two)."""
+    v = [x for x in values if x is not None]
+    return max(v) - min(v) if len(v) > 1 else None
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def p99_of(d):
+    return d.get("p99_ms") if d else None
+
+
+def p50_of(d):
+    return d.get("p50_ms") if d else None
+
+
+def rounds_n(values):
+    n = sum(x is not None for x in values)
+    return f"{n} round" + ("" if n == 1 else "s")
+
+
+def fmt_ms(v):
+    return "n/a" if v is None else f"{v:.3f} ms"
+
+
 class Compute:
     def __init__(self, rows, a):
         self.rows, self.a = rows, a
@@ -377,151 +409,298 @@ class Compute:
                  st)
         self.data[label] = {"configured": cfg, "mode": kind, "kernels_per_s": k, "ratio": r}
 
+    # -- priority (ResNet-50), interleaved rounds -------------------------------------------------
+    # run_compute.sh's rows: per window "RESULT scenario=priority name=N shim=.. round=R phase=P mode=..
+    # tag=R.P ..."; the plan ("plan=1 rounds= phase_s= ..."), each round's order ("round=R order=..")
+    # or skip ("round=R skipped=time_budget") and wall time ("round=R round_elapsed_s="); sweep
+    # variants ("sweep=K tunables=V [skipped=..]"); per process "exit_rc="; "startup_s=".
+    PRIO_MAIN = ("infer_noshim", "train_noshim", "infer_high", "train_low")
+
     def priority(self):
-        ran_p, skip_p, procs_p = self.scenario("priority_plain")
-        ran_s, skip_s, procs_s = self.scenario("priority_shim")
-        if not ran_p and not ran_s:
+        rows = [r for r in self.rows if r.get("scenario") == "priority"]
+        legacy = sorted({r["scenario"] for r in self.rows
+                         if r.get("scenario", "").startswith(("priority_plain", "priority_shim", "priority_sweep"))})
+        if legacy:
+            self.check("priority_legacy_layout", "INFO", "-", "not_aggregated",
+                       f"RESULT lines of the earlier single-phase priority layout ({', '.join(legacy)}): not "
+                       "aggregated by this version (their compute.md / compute.json were written when they ran)")
+        if not rows:
             return
-        title = "priority: ResNet-50 inference (high) beside training (low)"
-        skip = skip_p or skip_s
+        names = ["infer_p99", "train_kept"]
+        top = [r for r in rows if not any(k in r for k in ("name", "round", "sweep"))]
+        skip = next((r["skipped"] for r in top if "skipped" in r), None)
         if skip:
-            return self.missing("priority", f"skipped ({skip})", ["infer_p99", "train_kept"])
-        inf_alone, inf_plain = win(procs_p, "infer", 0), win(procs_p, "infer", 1)
-        tr_alone, tr_plain = win(procs_p, "train", 0), win(procs_p, "train", 1)
-        inf_shim_alone, inf_shim = win(procs_s, "infer", 0), win(procs_s, "infer", 1)
-        tr_shim = win(procs_s, "train", 0)
-        for label, r in (("inference alone (no shim)", inf_alone), ("training alone (no shim)", tr_alone),
-                         ("inference high beside training low", inf_shim),
-                         ("training low beside inference high", tr_shim)):
-            why = self.bad(r)
+            return self.missing("priority", f"skipped ({skip})", names)
+        procs = [r for r in rows if "name" in r]
+        proc_skips = {r["name"]: r["skipped"] for r in procs if "skipped" in r and "phase" not in r}
+        if proc_skips and all(n in proc_skips for n in self.PRIO_MAIN):
+            return self.missing("priority", f"skipped ({proc_skips['infer_high']})", names)
+        plan = next((r for r in top if "plan" in r), {})
+        info = next((r for r in top if "startup_s" in r), {})
+        idx = {(r["round"], r["phase"], r["name"]): r for r in procs if "phase" in r and "round" in r}
+        order = {r["round"]: r["order"].split(",") for r in rows if "order" in r and "name" not in r}
+        skipped = {r["round"]: r["skipped"] for r in rows
+                   if "round" in r and "skipped" in r and "name" not in r}
+        elapsed = {r["round"]: num(r, "round_elapsed_s") for r in rows if "round_elapsed_s" in r}
+        rounds = sorted(set(order) | set(skipped) | {k[0] for k in idx}, key=lambda x: int(x))
+        sweeps = {}
+        for r in rows:
+            if "sweep" in r and "name" not in r:
+                sweeps.setdefault(r["sweep"], {"k": int(r["sweep"]), "tunables": r.get("tunables", "?")})
+                if "skipped" in r:
+                    sweeps[r["sweep"]]["skipped"] = r["skipped"]
+        problems = []  # why a window is missing, for the notes
+
+        def get(rnd, phase, name, key):
+            row = idx.get((rnd, phase, name))
+            why = self.bad(row)
             if why:
-                return self.missing("priority", f"{label}: {why}", ["infer_p99", "train_kept"])
-        a99 = num(inf_alone, "p99_ms")
-        s99 = num(inf_shim, "p99_ms")
-        p99 = None if self.bad(inf_plain) else num(inf_plain, "p99_ms")
-        sa99 = None if self.bad(inf_shim_alone) else num(inf_shim_alone, "p99_ms")
-        limit = a99 * self.a.p99_max
-        pct_ = lambda v: f"{(v / a99 - 1) * 100:+.1f}%"  # noqa: E731
-        self.check("priority_infer_alone", "INFO", "-", f"p99={a99:.3f}ms",
-                   f"batch-1 inference at {inf_alone.get('rate')} req/s alone, no shim: p50 "
-                   f"{inf_alone.get('p50_ms')} ms, p99 {a99:.3f} ms, max {inf_alone.get('max_ms')} ms, "
-                   f"{inf_alone.get('requests')} requests, {inf_alone.get('late')} late"
-                   + (f"; alone under the shim (--priority high, training idle): p99 {sa99:.3f} ms"
-                      if sa99 is not None else ""))
-        st = self.check("priority_infer_p99", "PASS" if s99 <= limit else "FAIL",
-                        f"<={limit:.3f}ms(alone+{(self.a.p99_max - 1) * 100:g}%)",
-                        f"{s99:.3f}ms({pct_(s99)})",
-                        f"inference --priority high beside training --priority low: p50 {inf_shim.get('p50_ms')} "
-                        f"ms, p99 {s99:.3f} ms, {inf_shim.get('late')} late; plain sharing (no shim, same run): "
-                        + (f"p99 {p99:.3f} ms ({pct_(p99)})" if p99 is not None else "n/a"),
-                        base=p99, shim=s99, unit="ms")
-        self.row(title, "inference p50 / p99", "high",
-                 f"p50 {num(inf_shim, 'p50_ms') or 0:.2f} ms, p99 {s99:.2f} ms ({pct_(s99)})",
-                 f"{p99:.2f} ms ({pct_(p99)})" if p99 is not None else "n/a",
-                 f"≤ alone {a99:.2f} ms + {(self.a.p99_max - 1) * 100:g}%", st)
-        ta = num(tr_alone, "it_per_s")
-        ts = num(tr_shim, "it_per_s")
-        tp = None if self.bad(tr_plain) else num(tr_plain, "it_per_s")
-        rs = ts / ta if ta else 0.0
-        rp = tp / ta if ta and tp is not None else None
-        st = self.check("priority_train_kept", "PASS" if rs >= self.a.train_min else "FAIL",
-                        f">={self.a.train_min * 100:g}%", f"{rs * 100:.1f}%",
-                        f"training --priority low beside high-priority inference: {ts:.3f} it/s, alone "
-                        f"{ta:.3f} it/s (batch {tr_alone.get('batch')}); plain sharing: "
-                        + (f"{tp:.3f} it/s ({rp * 100:.1f}%)" if rp is not None else "n/a"),
-                        base=rp * 100 if rp is not None else None, shim=rs * 100, unit="%")
-        self.row(title, "training throughput", "low", f"{rs * 100:.1f}% of solo ({ts:.2f} it/s)",
-                 f"{rp * 100:.1f}% ({tp:.2f} it/s)" if rp is not None else "n/a",
-                 f"≥ {self.a.train_min * 100:g}% of solo ({ta:.2f} it/s)", st)
-        keys = ("p50_ms", "p99_ms", "max_ms", "requests", "late")
-        self.data["priority"] = {
-            "infer_alone": {k: inf_alone.get(k) for k in keys},
-            "infer_plain": {k: (inf_plain or {}).get(k) for k in keys},
-            "infer_shim_alone": {k: (inf_shim_alone or {}).get(k) for k in keys},
-            "infer_shim": {k: inf_shim.get(k) for k in keys},
-            "train_alone_it_per_s": ta, "train_plain_it_per_s": tp, "train_shim_it_per_s": ts,
-            "train_kept_shim": rs, "train_kept_plain": rp, "rate": inf_alone.get("rate"),
-        }
+                if rnd not in skipped:
+                    problems.append(f"round {rnd} {phase} {name}: {why}")
+                return None
+            return num(row, key)
 
-    def priority_sweep(self):
-        """INFO rows: the "both" phase again, once per XPU_SCHED_TUNABLES variant, next to the default."""
-        names = sorted({r["scenario"] for r in self.rows if r.get("scenario", "").startswith("priority_sweep")},
-                       key=lambda n: int(n[len("priority_sweep"):] or 0))
-        if not names:
-            return
-        _, _, procs_p = self.scenario("priority_plain")
-        _, skip_s, procs_s = self.scenario("priority_shim")
-        inf_alone, tr_alone = win(procs_p, "infer", 0), win(procs_p, "train", 0)
-        inf_plain, tr_plain = win(procs_p, "infer", 1), win(procs_p, "train", 1)
-        a99 = None if self.bad(inf_alone) else num(inf_alone, "p99_ms")
-        ta = None if self.bad(tr_alone) else num(tr_alone, "it_per_s")
-        p99p = None if self.bad(inf_plain) else num(inf_plain, "p99_ms")
-        tp = None if self.bad(tr_plain) else num(tr_plain, "it_per_s")
-        rp = tp / ta if tp is not None and ta else None
-        vs_alone = (lambda v: f" ({(v / a99 - 1) * 100:+.1f}%)" if a99 else "")  # noqa: E731
-        elapsed = {r["scenario"]: num(r, "elapsed_s") for r in self.rows if "elapsed_s" in r}
+        infer_keys = ("p50_ms", "p99_ms", "max_ms", "late", "requests")
 
-        def entry(tunables, sc, inf, tr, why):
-            e = {"tunables": tunables, "scenario": sc, "elapsed_s": elapsed.get(sc)}
-            if why:
-                e["error"] = why
-                return e
-            e.update({k: num(inf, k) for k in ("p50_ms", "p99_ms", "max_ms", "late", "requests")})
-            e["p99_vs_alone"] = e["p99_ms"] / a99 if a99 and e["p99_ms"] is not None else None
-            e["train_it_per_s"] = num(tr, "it_per_s")
-            e["train_kept"] = e["train_it_per_s"] / ta if ta and e["train_it_per_s"] is not None else None
-            return e
+        def infer(rnd, phase, name):
+            if get(rnd, phase, name, "p99_ms") is None:
+                return None
+            return {k: num(idx[(rnd, phase, name)], k) for k in infer_keys}
 
-        def why_not(skip, inf, tr):
-            if skip:
-                return f"skipped ({skip})"
-            for label, r in (("inference", inf), ("training", tr)):
-                if self.bad(r):
-                    return f"{label}: {self.bad(r)}"
-            return None
-
-        inf_d, tr_d = win(procs_s, "infer", 1), win(procs_s, "train", 0)
-        sweep = [entry("default", "priority_shim", inf_d, tr_d, why_not(skip_s, inf_d, tr_d))]
-        for sc in names:
-            _, skip, procs = self.scenario(sc)
-            tun = next((r["tunables"] for r in self.rows if r.get("scenario") == sc and "tunables" in r), "?")
-            inf, tr = win(procs, "infer", 0), win(procs, "train", 0)
-            e = entry(tun, sc, inf, tr, why_not(skip, inf, tr))
-            sweep.append(e)
-            k = sc[len("priority_"):]
-            title = f"priority, XPU_SCHED_TUNABLES={tun}"
-            took = f"; scenario took {e['elapsed_s']:.1f} s" if e.get("elapsed_s") is not None else ""
-            if "error" in e:
-                self.check(f"priority_{k}", "INFO", "-", "none",
-                           f"XPU_SCHED_TUNABLES={tun}: not measured: {e['error']}{took}")
-                self.row(title, "inference + training", "high / low", f"not measured: {e['error']}", "-",
-                         "INFO (the default row is judged)", "INFO")
+        per_round = []
+        for rnd in rounds:
+            e = {"round": int(rnd), "order": order.get(rnd, []), "elapsed_s": elapsed.get(rnd)}
+            if rnd in skipped:
+                e["skipped"] = skipped[rnd]
+                per_round.append(e)
                 continue
-            self.check(f"priority_{k}_infer_p99", "INFO", "-", f"{e['p99_ms']:.3f}ms{vs_alone(e['p99_ms']).strip()}",
-                       f"XPU_SCHED_TUNABLES={tun}: inference --priority high beside training --priority low: "
-                       f"p50 {e['p50_ms']:.3f} ms, p99 {e['p99_ms']:.3f} ms, max {e['max_ms']:.3f} ms, "
-                       f"{e['late']:.0f} late; alone (no shim) p99 "
-                       + (f"{a99:.3f} ms" if a99 else "n/a") + took,
-                       base=p99p, shim=e["p99_ms"], unit="ms")
-            self.row(title, "inference p50 / p99", "high",
-                     f"p50 {e['p50_ms']:.2f} ms, p99 {e['p99_ms']:.2f} ms{vs_alone(e['p99_ms'])}",
-                     f"{p99p:.2f} ms{vs_alone(p99p)}" if p99p is not None else "n/a",
-                     f"≤ alone {a99:.2f} ms + {(self.a.p99_max - 1) * 100:g}% (INFO)" if a99 else "INFO", "INFO")
-            kept = e["train_kept"]
-            self.check(f"priority_{k}_train_kept", "INFO", "-",
-                       f"{kept * 100:.1f}%" if kept is not None else f"{e['train_it_per_s']:.3f}it/s",
-                       f"XPU_SCHED_TUNABLES={tun}: training --priority low beside high-priority inference: "
-                       f"{e['train_it_per_s']:.3f} it/s, alone " + (f"{ta:.3f} it/s" if ta else "n/a") + took,
-                       base=rp * 100 if rp is not None and kept is not None else None,
-                       shim=kept * 100 if kept is not None else None, unit="%")
-            self.row(title, "training throughput", "low",
-                     (f"{kept * 100:.1f}% of solo ({e['train_it_per_s']:.2f} it/s)" if kept is not None
-                      else f"{e['train_it_per_s']:.2f} it/s"),
-                     f"{rp * 100:.1f}% ({tp:.2f} it/s)" if rp is not None else "n/a",
-                     f"≥ {self.a.train_min * 100:g}% of solo (INFO)", "INFO")
-        self.data["priority_sweep"] = {"alone": {"infer_p99_ms": a99, "train_it_per_s": ta},
-                                       "plain": {"infer_p99_ms": p99p, "train_it_per_s": tp, "train_kept": rp},
-                                       "runs": sweep}
+            e.update({"alone": infer(rnd, "alone", "infer_noshim"),
+                      "shim_idle": infer(rnd, "shim_idle", "infer_high"),
+                      "shim_both": infer(rnd, "shim_both", "infer_high"),
+                      "plain": infer(rnd, "plain", "infer_noshim"),
+                      "train_alone_it_per_s": get(rnd, "train_alone", "train_noshim", "it_per_s"),
+                      "train_shim_it_per_s": get(rnd, "shim_both", "train_low", "it_per_s"),
+                      "train_plain_it_per_s": get(rnd, "plain", "train_noshim", "it_per_s")})
+            a99, c99 = p99_of(e["alone"]), p99_of(e["shim_both"])
+            ta = e["train_alone_it_per_s"]
+            e["p99_c_over_a"] = c99 / a99 if a99 and c99 is not None else None
+            e["train_kept"] = ratio(e["train_shim_it_per_s"], ta)
+            e["train_kept_plain"] = ratio(e["train_plain_it_per_s"], ta)
+            e["sweep"] = {}
+            for key, sw in sorted(sweeps.items(), key=lambda kv: kv[1]["k"]):
+                if "skipped" in sw:
+                    continue
+                ph = f"sweep{key}"
+                inf = infer(rnd, ph, f"infer_high_{ph}")
+                tr = get(rnd, ph, f"train_low_{ph}", "it_per_s")
+                e["sweep"][key] = {"infer": inf, "train_it_per_s": tr, "train_kept": ratio(tr, ta)}
+            per_round.append(e)
+        measured = [e for e in per_round if "skipped" not in e]
+
+        def series(f):
+            return [f(e) for e in measured]
+
+        s = {
+            "alone_p99": series(lambda e: p99_of(e["alone"])),
+            "alone_p50": series(lambda e: p50_of(e["alone"])),
+            "shim_idle_p99": series(lambda e: p99_of(e["shim_idle"])),
+            "shim_both_p99": series(lambda e: p99_of(e["shim_both"])),
+            "shim_both_p50": series(lambda e: p50_of(e["shim_both"])),
+            "plain_p99": series(lambda e: p99_of(e["plain"])),
+            "train_alone": series(lambda e: e["train_alone_it_per_s"]),
+            "train_shim": series(lambda e: e["train_shim_it_per_s"]),
+            "train_plain": series(lambda e: e["train_plain_it_per_s"]),
+            "p99_c_over_a": series(lambda e: e["p99_c_over_a"]),
+        }
+        m = {k: median(v) for k, v in s.items()}
+        sp = {k: spread(v) for k, v in s.items()}
+        a99, b99, c99, d99 = m["alone_p99"], m["shim_idle_p99"], m["shim_both_p99"], m["plain_p99"]
+        ta, tc, td = m["train_alone"], m["train_shim"], m["train_plain"]
+        kept, kept_plain = ratio(tc, ta), ratio(td, ta)
+        exits = {r["name"]: r["exit_rc"] for r in procs if "exit_rc" in r}
+        bad_exit = {n: rc for n, rc in exits.items() if rc != "0"}
+        errors = [f"{r['name']}: {self.bad(r)}" for r in procs
+                  if "phase" not in r and "exit_rc" not in r and self.bad(r)]
+        n_req = plan.get("rounds", str(len(rounds)))
+        vals = lambda xs, f="{:.2f}": ", ".join("-" if x is None else f.format(x) for x in xs)  # noqa: E731
+        pct = lambda v: f"{(v / a99 - 1) * 100:+.1f}%" if a99 and v is not None else "n/a"  # noqa: E731
+        title = "priority: ResNet-50 inference (high) beside training (low)"
+        self.data["priority"] = {
+            "rounds_requested": int(n_req) if str(n_req).isdigit() else None,
+            "rounds_measured": len(measured), "phase_s": num(plan, "phase_s"), "settle_s": num(plan, "settle_s"),
+            "rate": num(plan, "rate"), "phases": plan.get("phases", "").split(",") if plan else [],
+            "startup_s": num(info, "startup_s"), "rounds": per_round,
+            "median": {**m, "train_kept": kept, "train_kept_plain": kept_plain},
+            "spread": sp, "exit_rc": exits, "problems": problems + errors,
+        }
+        why_none = "; ".join((problems + errors)[:3]) or "no measured round"
+        main_keys = (lambda e: [p99_of(e["alone"]), p99_of(e["shim_idle"]), p99_of(e["shim_both"]),  # noqa: E731
+                                p99_of(e["plain"]), e["train_alone_it_per_s"], e["train_shim_it_per_s"],
+                                e["train_plain_it_per_s"]])
+        complete = [e for e in measured if all(x is not None for x in main_keys(e))]
+        partial = [e for e in measured if e not in complete and any(x is not None for x in main_keys(e))]
+        self.data["priority"]["rounds_complete"] = len(complete)
+        rounds_note = (f"{len(complete)} of {n_req} rounds complete"
+                       + (f", {len(partial)} partial" if partial else "")
+                       + (f", {len(measured) - len(complete) - len(partial)} without data"
+                          if len(measured) > len(complete) + len(partial) else "")
+                       + (f", {len(per_round) - len(measured)} skipped (time budget)"
+                          if len(per_round) > len(measured) else "")
+                       + "; round wall times " + vals([e.get("elapsed_s") for e in per_round], "{:.1f}")
+                       + " s" + (f"; processes ready after {info['startup_s']} s" if "startup_s" in info else "")
+                       + (f"; missing: {'; '.join((problems + errors)[:6])}" if problems or errors else ""))
+        self.check("priority_rounds", "INFO", "-", f"{len(complete)}_of_{n_req}_complete", rounds_note
+                   + (f"; phases of {plan.get('phase_s')} s (first {plan.get('settle_s')} s not measured), "
+                      f"orders: " + "; ".join(f"round {e['round']}: {' '.join(e['order'])}" for e in per_round)
+                      if plan else ""))
+        if bad_exit:
+            main_bad = {n: rc for n, rc in bad_exit.items() if n in self.PRIO_MAIN}
+            self.check("priority_exit", "FAIL" if main_bad else "INFO", "exit_0",
+                       ",".join(f"{n}:{rc}" for n, rc in bad_exit.items()),
+                       "priority processes that did not exit 0 (their finished windows are still used): "
+                       + ", ".join(f"{n} exit {rc}" for n, rc in bad_exit.items()))
+        if a99 is not None:
+            rel = f" ({sp['alone_p99'] / a99 * 100:.1f}% of the median)" if sp["alone_p99"] is not None else ""
+            self.check("priority_infer_alone", "INFO", "-", f"p99={a99:.3f}ms",
+                       f"(a) batch-1 inference at {plan.get('rate', '?')} req/s alone, no shim: median over "
+                       f"{rounds_n(s['alone_p99'])} p99 {a99:.3f} ms, p50 "
+                       f"{fmt_ms(m['alone_p50'])}; per round p99 {vals(s['alone_p99'], '{:.3f}')} ms, spread "
+                       f"(max-min) {fmt_ms(sp['alone_p99'])}{rel}")
+            self.row(title, "(a) inference alone, no shim: p99 per round", "-",
+                     f"{vals(s['alone_p99'])} ms (median {a99:.2f} ms, spread {fmt_ms(sp['alone_p99'])})",
+                     "-", "reference", "INFO")
+        if b99 is not None and a99 is not None:
+            self.check("priority_shim_idle", "INFO", "-", f"{b99:.3f}ms({pct(b99)})",
+                       f"(b) inference --priority high under the shim, training --priority low joined but idle, "
+                       f"vs (a) alone without the shim (the shim's own cost on the high process): median p99 "
+                       f"{b99:.3f} vs {a99:.3f} ms; per round (b) {vals(s['shim_idle_p99'], '{:.3f}')} ms, "
+                       f"(a) {vals(s['alone_p99'], '{:.3f}')} ms", base=a99, shim=b99, unit="ms")
+            self.row(title, "(b) inference, training joined but idle: p99", "high",
+                     f"median {b99:.2f} ms ({pct(b99)}); rounds {vals(s['shim_idle_p99'])}",
+                     f"{a99:.2f} ms (alone)", "INFO: the shim's own cost", "INFO")
+        # (c) vs (a): the judged p99
+        n_a = sum(x is not None for x in s["alone_p99"])
+        n_c = sum(x is not None for x in s["shim_both_p99"])
+        if a99 is None or c99 is None:
+            self.check("priority_infer_p99", "FAIL", "data", "none",
+                       f"not measured ({'(a) alone' if a99 is None else '(c) high beside low'}): {why_none}; "
+                       + rounds_note)
+            self.row(title, "inference p50 / p99", "high", f"not measured: {why_none}", "-", "", "FAIL")
+        else:
+            limit = a99 * self.a.p99_max
+            st = "PASS" if c99 <= limit else "FAIL"
+            few = min(n_a, n_c) < self.a.prio_min_rounds
+            if few:
+                st = "INFO"
+            paired = m["p99_c_over_a"]
+            alone_rel = sp["alone_p99"] / a99 if sp["alone_p99"] is not None else None
+            note = ((f"not judged: only {min(n_a, n_c)} round(s) with data (--prio-min-rounds "
+                     f"{self.a.prio_min_rounds}); " if few else "")
+                    + f"(c) inference --priority high beside training --priority low: median p99 {c99:.3f} ms "
+                    f"({pct(c99)}) vs (a) alone without the shim {a99:.3f} ms, medians over {n_c} / {n_a} round(s); "
+                    f"per round (c) {vals(s['shim_both_p99'], '{:.3f}')} ms, (a) {vals(s['alone_p99'], '{:.3f}')} "
+                    f"ms; paired (c)/(a) per round {vals(s['p99_c_over_a'], '{:.3f}')}"
+                    + (f", median {paired:.3f}" if paired is not None else "")
+                    + (f"; (a) spread {alone_rel * 100:.1f}% across rounds" if alone_rel is not None else "")
+                    + (f" (wider than the {(self.a.p99_max - 1) * 100:g}% margin)"
+                       if alone_rel is not None and alone_rel > self.a.p99_max - 1 else "")
+                    + f"; median p50 (c) {fmt_ms(m['shim_both_p50'])}, (a) {fmt_ms(m['alone_p50'])}"
+                    + f"; (d) plain sharing (no shim): median p99 "
+                    + (f"{d99:.3f} ms ({pct(d99)}), per round {vals(s['plain_p99'], '{:.3f}')} ms"
+                       if d99 is not None else "n/a"))
+            st = self.check("priority_infer_p99", st, f"<={limit:.3f}ms(median_alone+{(self.a.p99_max - 1) * 100:g}%)",
+                            f"{c99:.3f}ms({pct(c99)})", note, base=d99, shim=c99, unit="ms")
+            self.row(title, f"(c) inference p50 / p99, median of {n_c} round(s)", "high",
+                     (f"p50 {m['shim_both_p50']:.2f} ms, " if m["shim_both_p50"] is not None else "")
+                     + f"p99 {c99:.2f} ms ({pct(c99)})",
+                     f"(d) {d99:.2f} ms ({pct(d99)})" if d99 is not None else "n/a",
+                     f"≤ median alone {a99:.2f} ms + {(self.a.p99_max - 1) * 100:g}%", st)
+        # training kept
+        n_ta = sum(x is not None for x in s["train_alone"])
+        n_tc = sum(x is not None for x in s["train_shim"])
+        if kept is None:
+            self.check("priority_train_kept", "FAIL", "data", "none",
+                       f"not measured ({'training alone' if not ta else 'training low beside high'}): {why_none}")
+            self.row(title, "training throughput", "low", f"not measured: {why_none}", "-", "", "FAIL")
+        else:
+            st = "PASS" if kept >= self.a.train_min else "FAIL"
+            few = min(n_ta, n_tc) < self.a.prio_min_rounds
+            if few:
+                st = "INFO"
+            per = series(lambda e: e["train_kept"])
+            note = ((f"not judged: only {min(n_ta, n_tc)} round(s) with data (--prio-min-rounds "
+                     f"{self.a.prio_min_rounds}); " if few else "")
+                    + f"training --priority low beside high-priority inference (c): median {tc:.3f} it/s over "
+                    f"{n_tc} round(s) vs alone (no shim) median {ta:.3f} it/s over {n_ta} round(s); per round "
+                    f"(c) {vals(s['train_shim'], '{:.3f}')} it/s, alone {vals(s['train_alone'], '{:.3f}')} it/s, "
+                    f"kept {vals([None if x is None else x * 100 for x in per], '{:.1f}')}%; (d) plain sharing: "
+                    + (f"median {td:.3f} it/s ({kept_plain * 100:.1f}%), per round {vals(s['train_plain'], '{:.3f}')}"
+                       if kept_plain is not None else "n/a"))
+            st = self.check("priority_train_kept", st, f">={self.a.train_min * 100:g}%", f"{kept * 100:.1f}%",
+                            note, base=kept_plain * 100 if kept_plain is not None else None, shim=kept * 100,
+                            unit="%")
+            self.row(title, f"training throughput, median of {n_tc} round(s)", "low",
+                     f"{kept * 100:.1f}% of alone ({tc:.2f} it/s)",
+                     f"{kept_plain * 100:.1f}% ({td:.2f} it/s)" if kept_plain is not None else "n/a",
+                     f"≥ {self.a.train_min * 100:g}% of median alone ({ta:.2f} it/s)", st)
+        self.priority_sweep(sweeps, measured, a99, ta, c99, kept, d99, kept_plain)
+
+    def priority_sweep(self, sweeps, measured, a99, ta, c99_default, kept_default, d99, kept_plain):
+        """INFO: per XPU_SCHED_TUNABLES variant, its (c) phase in every round, medians next to the default."""
+        if not sweeps:
+            return
+        runs = []
+        for key, sw in sorted(sweeps.items(), key=lambda kv: kv[1]["k"]):
+            k, tun = sw["k"], sw["tunables"]
+            title = f"priority, XPU_SCHED_TUNABLES={tun}"
+            e = {"k": k, "tunables": tun}
+            runs.append(e)
+            if "skipped" in sw:
+                e["error"] = f"skipped ({sw['skipped']})"
+                self.check(f"priority_sweep{k}", "INFO", "-", "none", f"XPU_SCHED_TUNABLES={tun}: {e['error']}")
+                self.row(title, "inference + training", "high / low", e["error"], "-", "INFO", "INFO")
+                continue
+            p99s = [p99_of(r["sweep"].get(key, {}).get("infer")) for r in measured]
+            p50s = [p50_of(r["sweep"].get(key, {}).get("infer")) for r in measured]
+            trs = [r["sweep"].get(key, {}).get("train_it_per_s") for r in measured]
+            e.update(per_round_p99_ms=p99s, per_round_train_it_per_s=trs, p99_ms=median(p99s), p50_ms=median(p50s),
+                     train_it_per_s=median(trs))
+            e["p99_vs_alone"] = e["p99_ms"] / a99 if a99 and e["p99_ms"] is not None else None
+            e["train_kept"] = ratio(e["train_it_per_s"], ta)
+            if e["p99_ms"] is None:
+                e["error"] = "no measured round"
+                self.check(f"priority_sweep{k}", "INFO", "-", "none", f"XPU_SCHED_TUNABLES={tun}: not measured")
+                self.row(title, "inference + training", "high / low", "not measured", "-", "INFO", "INFO")
+                continue
+            vs = f"({(e['p99_ms'] / a99 - 1) * 100:+.1f}%)" if a99 else ""
+            n = sum(x is not None for x in p99s)
+            self.check(f"priority_sweep{k}_infer_p99", "INFO", "-", f"{e['p99_ms']:.3f}ms{vs}",
+                       f"XPU_SCHED_TUNABLES={tun}: inference --priority high beside training --priority low, its own "
+                       f"(c) phase in each round: median p99 {e['p99_ms']:.3f} ms over {n} round(s) (per round "
+                       + ", ".join("-" if x is None else f"{x:.3f}" for x in p99s) + " ms); median alone (no shim) "
+                       + (f"{a99:.3f} ms" if a99 else "n/a") + "; default tunables (c) "
+                       + (f"{c99_default:.3f} ms" if c99_default is not None else "n/a")
+                       + "; plain sharing (d) " + (f"{d99:.3f} ms" if d99 is not None else "n/a"),
+                       base=d99, shim=e["p99_ms"], unit="ms")
+            self.row(title, f"inference p99, median of {n} round(s)", "high", f"{e['p99_ms']:.2f} ms {vs}",
+                     f"default {c99_default:.2f} ms" if c99_default is not None else "n/a",
+                     f"≤ alone + {(self.a.p99_max - 1) * 100:g}% (INFO)", "INFO")
+            kt = e["train_kept"]
+            self.check(f"priority_sweep{k}_train_kept", "INFO", "-",
+                       f"{kt * 100:.1f}%" if kt is not None else "n/a",
+                       f"XPU_SCHED_TUNABLES={tun}: training --priority low: median "
+                       + (f"{e['train_it_per_s']:.3f} it/s" if e["train_it_per_s"] is not None else "n/a")
+                       + " (per round " + ", ".join("-" if x is None else f"{x:.3f}" for x in trs)
+                       + " it/s); median alone " + (f"{ta:.3f} it/s" if ta else "n/a") + "; default tunables "
+                       + (f"{kept_default * 100:.1f}%" if kept_default is not None else "n/a")
+                       + "; plain sharing (d) " + (f"{kept_plain * 100:.1f}%" if kept_plain is not None else "n/a"),
+                       base=kept_plain * 100 if kept_plain is not None and kt is not None else None,
+                       shim=kt * 100 if kt is not None else None, unit="%")
+            self.row(title, "training throughput, median", "low",
+                     f"{kt * 100:.1f}% of alone" if kt is not None else "n/a",
+                     f"default {kept_default * 100:.1f}%" if kept_default is not None else "n/a",
+                     f"≥ {self.a.train_min * 100:g}% of alone (INFO)", "INFO")
+        self.data["priority_sweep"] = {"runs": runs}
 
     def gate(self):
         ran, skip, _ = self.scenario("gate")
@@ -594,10 +773,15 @@ class Compute:
         self.alone("share30_other_idle", "share 30, other process idle (work conservation)", "conserve",
                    "s30", "share", 30)
         self.priority()
-        self.priority_sweep()
         self.snapshot()
         if not self.checks:
             self.check("compute_results", "FAIL", "RESULT_lines", "none", "no scenario produced results")
+
+    def priority_markdown(self):
+        p = self.data.get("priority")
+        if not p or not p["rounds"]:
+            return []
+        return priority_tables(p, self.data.get("priority_sweep"))
 
     def markdown(self):
         out = ["# Compute time-slices: configured vs delivered", ""]
@@ -611,40 +795,82 @@ class Compute:
                 "|---|---|---|---|---|---|---|"]
         for r in self.table:
             out.append("| " + " | ".join(cell(x) for x in r) + " |")
-        sweep = self.data.get("priority_sweep")
-        if sweep:
-            out += ["", "Priority sweep (INFO; the default row above is the judged one): ResNet-50 inference "
-                    "--priority high beside training --priority low, one run per `XPU_SCHED_TUNABLES` value, "
-                    "the same phase length; percentages against the phases alone without the shim.", "",
-                    "| XPU_SCHED_TUNABLES | inference p50 | inference p99 | late | training it/s | "
-                    "training % of solo | scenario wall time |", "|---|---|---|---|---|---|---|"]
-            alone, plain = sweep["alone"], sweep["plain"]
-
-            def ms(v, ref=None):
-                if v is None:
-                    return "n/a"
-                return f"{v:.2f} ms" + (f" ({(v / ref - 1) * 100:+.1f}%)" if ref else "")
-
-            out.append(f"| alone, no shim (reference) | - | {ms(alone['infer_p99_ms'])} | - | "
-                       + (f"{alone['train_it_per_s']:.2f}" if alone["train_it_per_s"] else "n/a") + " | 100% | - |")
-            out.append(f"| plain sharing, no shim | - | {ms(plain['infer_p99_ms'], alone['infer_p99_ms'])} | - | "
-                       + (f"{plain['train_it_per_s']:.2f}" if plain["train_it_per_s"] is not None else "n/a")
-                       + " | " + (f"{plain['train_kept'] * 100:.1f}%" if plain["train_kept"] is not None else "n/a")
-                       + " | - |")
-            for e in sweep["runs"]:
-                took = f"{e['elapsed_s']:.1f} s" if e.get("elapsed_s") is not None else "-"
-                if "error" in e:
-                    out.append(f"| {cell(e['tunables'])} | not measured: {cell(e['error'])} | | | | | {took} |")
-                    continue
-                kept = f"{e['train_kept'] * 100:.1f}%" if e["train_kept"] is not None else "n/a"
-                late = f"{e['late']:.0f}" if e["late"] is not None else "n/a"
-                out.append(f"| {cell(e['tunables'])} | {ms(e['p50_ms'])} | {ms(e['p99_ms'], alone['infer_p99_ms'])} "
-                           f"| {late} | {e['train_it_per_s']:.2f} | {kept} | {took} |")
+        out += self.priority_markdown()
         if "status_snapshot" in self.data:
             snap = cell(self.data["status_snapshot"]["summary"])
             out += ["", f"`xpu-run status --json` during 30/70: {snap}"]
         out.append("")
         return "\n".join(out)
+
+
+def _ms(v, ref=None):
+    if v is None:
+        return "-"
+    return f"{v:.2f}" + (f" ({(v / ref - 1) * 100:+.1f}%)" if ref else "")
+
+
+def _its(v, ref=None):
+    if v is None:
+        return "-"
+    return f"{v:.2f}" + (f" ({v / ref * 100:.1f}%)" if ref else "")
+
+
+def priority_tables(p, sweep):
+    """compute.md's per-round table (and the sweep's) from results.priority / results.priority_sweep."""
+    med, sp = p["median"], p["spread"]
+    a_med, ta_med = med["alone_p99"], med["train_alone"]
+    g = lambda v: "?" if v is None else f"{v:g}"  # noqa: E731
+    out = ["", f"Priority rounds (ResNet-50, batch-1 inference at {g(p.get('rate'))} req/s, training batch 64): "
+           f"each round runs its phases back to back, {g(p.get('phase_s'))} s each (the first "
+           f"{g(p.get('settle_s'))} s not measured), in the order shown; the processes stay alive across "
+           "rounds. p99 in ms; (c)/(a) per round; training it/s with % of that round's training alone. The "
+           "judged values are the medians (the table above); the spread row is max − min over the rounds "
+           "(and its % of the median).", "",
+           "| round | order | (a) alone, no shim | (b) high, low idle | (c) high beside low | (c)/(a) | "
+           "(d) plain sharing | training alone | training low in (c) | training in (d) | wall time |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for e in p["rounds"]:
+        took = f"{e['elapsed_s']:.1f} s" if e.get("elapsed_s") is not None else "-"
+        if "skipped" in e:
+            out.append(f"| {e['round']} | SKIP ({cell(e['skipped'])}) | | | | | | | | | {took} |")
+            continue
+        ta = e["train_alone_it_per_s"]
+        ca = f"{e['p99_c_over_a']:.3f}" if e["p99_c_over_a"] is not None else "-"
+        out.append(f"| {e['round']} | {' '.join(e['order'])} | {_ms(p99_of(e['alone']))} | "
+                   f"{_ms(p99_of(e['shim_idle']))} | {_ms(p99_of(e['shim_both']))} | {ca} | "
+                   f"{_ms(p99_of(e['plain']))} | {_its(ta)} | {_its(e['train_shim_it_per_s'], ta)} | "
+                   f"{_its(e['train_plain_it_per_s'], ta)} | {took} |")
+    ca_med = f"{med['p99_c_over_a']:.3f}" if med["p99_c_over_a"] is not None else "-"
+    out.append(f"| **median** | | {_ms(a_med)} | {_ms(med['shim_idle_p99'], a_med)} | "
+               f"{_ms(med['shim_both_p99'], a_med)} | {ca_med} | {_ms(med['plain_p99'], a_med)} | {_its(ta_med)} | "
+               f"{_its(med['train_shim'], ta_med)} | {_its(med['train_plain'], ta_med)} | |")
+    def spr(key):  # max - min, and as % of the median
+        v, m = sp[key], med[key]
+        return "-" if v is None else f"{v:.2f}" + (f" ({v / m * 100:.1f}%)" if m else "")
+
+    out.append(f"| spread | | {spr('alone_p99')} | {spr('shim_idle_p99')} | {spr('shim_both_p99')} | "
+               + (f"{sp['p99_c_over_a']:.3f}" if sp["p99_c_over_a"] is not None else "-")
+               + f" | {spr('plain_p99')} | {spr('train_alone')} | {spr('train_shim')} | {spr('train_plain')} | |")
+    if sweep:
+        out += ["", "Priority sweep (INFO; the default is the judged one): per `XPU_SCHED_TUNABLES` value a shim "
+                "pair of its own, inference --priority high beside training --priority low, one (c) phase per "
+                "round; p99 in ms against the median alone, training against the median training alone.", "",
+                "| XPU_SCHED_TUNABLES | p99 per round | median p99 | training it/s per round | median training |",
+                "|---|---|---|---|---|"]
+        rows = [e for e in p["rounds"] if "skipped" not in e]
+        out.append("| default (the judged (c)) | " + ", ".join(_ms(p99_of(e["shim_both"])) for e in rows)
+                   + f" | {_ms(med['shim_both_p99'], a_med)} | "
+                   + ", ".join(_its(e["train_shim_it_per_s"]) for e in rows)
+                   + f" | {_its(med['train_shim'], ta_med)} |")
+        for e in sweep["runs"]:
+            if "per_round_p99_ms" not in e:
+                out.append(f"| {cell(e['tunables'])} | not measured: {cell(e.get('error', '?'))} | | | |")
+                continue
+            out.append(f"| {cell(e['tunables'])} | " + ", ".join(_ms(x) for x in e["per_round_p99_ms"])
+                       + f" | {_ms(e['p99_ms'], a_med)} | "
+                       + ", ".join(_its(x) for x in e["per_round_train_it_per_s"])
+                       + f" | {_its(e['train_it_per_s'], ta_med)} |")
+    return out
 
 
 def compute_main(a):
@@ -690,6 +916,8 @@ def main():
     ap.add_argument("--conserve-min", type=float, default=0.97, help="share alone, other idle: ratio")
     ap.add_argument("--p99-max", type=float, default=1.05, help="inference p99 / alone p99")
     ap.add_argument("--train-min", type=float, default=0.25, help="training kept, ratio to solo")
+    ap.add_argument("--prio-min-rounds", type=int, default=2,
+                    help="priority: fewer measured rounds than this make its verdicts INFO")
     a = ap.parse_args()
     if a.compute:
         return compute_main(a)

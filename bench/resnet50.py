@@ -14,11 +14,17 @@ synthetic data, channels-last, TF32 on.
         (ms), achieved rate, late requests
 
 Timeline (shared with compute_loop): import, model, warm-up -> touch --ready-file -> wait for the
-start instant S (the number written into --go-file, a CLOCK_REALTIME epoch; without one S = now)
--> for each active window A:B of --windows (seconds after S; default 0:--seconds) run from S+A to
-S+B and measure from S+A+--settle to S+B; idle (no GPU work) between windows. Steps count in a
-window when they complete inside it; it_per_s = (completions - 1) / (last - first completion).
+start instant S (the first number written into --go-file, a CLOCK_REALTIME epoch; without one
+S = now) -> for each active window A:B of --windows (seconds after S; default 0:--seconds) run from
+S+A to S+B and measure from S+A+--settle to S+B; idle (no GPU work) between windows. Steps count in
+a window when they complete inside it; it_per_s = (completions - 1) / (last - first completion).
 Requests count when they are scheduled inside it.
+
+A window may carry a tag, A:B:TAG (letters, digits, _ . -): its RESULT line then says tag=TAG
+(run_compute.sh's priority rounds tag each window ROUND.PHASE). An optional second number in the
+go file, END (seconds after S), is a cut-off: a window that would end after S+END is not run, and
+its RESULT line says skipped=time_budget instead of numbers (the script's time budget decided at
+the start instant how many rounds fit).
 
 cuDNN autotuning is off unless --cudnn-benchmark: the algorithm choice must not depend on what else
 ran on the GPU while this process warmed up, since runs in different processes are compared.
@@ -28,6 +34,7 @@ Exits 77 when PyTorch or a GPU is missing.
 import argparse
 import gc
 import os
+import re
 import statistics
 import sys
 import time
@@ -73,34 +80,60 @@ def pct(sorted_values, p):
 
 
 def parse_windows(text):
+    """Parses "A:B[:TAG],...": sorted [(A, B, TAG or None)]; windows must not overlap."""
     windows = []
     for part in text.split(","):
-        a, _, b = part.partition(":")
-        a, b = float(a), float(b)
+        fields = part.split(":")
+        if len(fields) not in (2, 3):
+            raise ValueError(f"bad window {part!r} (A:B or A:B:TAG)")
+        a, b = float(fields[0]), float(fields[1])
+        tag = fields[2] if len(fields) == 3 else None
         if b <= a or a < 0:
             raise ValueError(f"bad window {part!r}")
-        windows.append((a, b))
-    return sorted(windows)
+        if tag is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", tag):
+            raise ValueError(f"bad window tag {tag!r} (letters, digits, _ . -)")
+        windows.append((a, b, tag))
+    windows.sort(key=lambda w: w[0])
+    for (_, b0, _), (a1, _, _) in zip(windows, windows[1:]):
+        if a1 < b0:
+            raise ValueError(f"windows overlap ({text!r})")
+    return windows
 
 
 def start_instant(a):
-    """Touch the ready file, then wait for the start instant (time.time() epoch)."""
+    """Touch the ready file, then wait for the go file: (S, END or None); None on a timeout.
+
+    S is the start instant (time.time() epoch); END, when the file has a second number, the cut-off
+    in seconds after S: windows that would end later are not run."""
     if a.ready_file:
         with open(a.ready_file, "w", encoding="utf-8"):
             pass
     if not a.go_file:
-        return time.time()
+        return time.time(), None
     deadline = time.time() + a.go_timeout
     while time.time() < deadline:
         try:
             with open(a.go_file, encoding="utf-8") as f:
-                s = float(f.read().split()[0])
+                words = f.read().split()
+            s = float(words[0])
             if s > 0:
-                return s
+                return s, (float(words[1]) if len(words) > 1 else None)
         except (OSError, ValueError, IndexError):
             pass
         time.sleep(0.005)
     return None
+
+
+def window_head(mode, w, wa, wb, tag):
+    return f"RESULT mode={mode} window={w}" + (f" tag={tag}" if tag else "") + f" from_s={wa:g} to_s={wb:g}"
+
+
+def cut_off(mode, w, wa, wb, tag, end):
+    """True (and the skip printed) when window w ends after the go file's cut-off."""
+    if end is None or wb <= end + 1e-6:
+        return False
+    print(f"{window_head(mode, w, wa, wb, tag)} skipped=time_budget cutoff_s={end:g}", flush=True)
+    return True
 
 
 def sleep_until(t):
@@ -130,12 +163,15 @@ def train(torch, model, a, start, windows):
     for _ in range(a.warmup_steps):  # warm-up: cuDNN/cuBLAS handles, allocator growth
         step()
     torch.cuda.synchronize()
-    s = start(a)
-    if s is None:
+    go = start(a)
+    if go is None:
         print("RESULT mode=train error=no_start_signal")
         return 1
+    s, end = go
     base = s - time.time() + time.perf_counter()  # S in the perf_counter domain
-    for w, (wa, wb) in enumerate(windows):
+    for w, (wa, wb, tag) in enumerate(windows):
+        if cut_off("train", w, wa, wb, tag, end):
+            continue
         sleep_until(base + wa)
         m0, m1 = base + wa + a.settle, base + wb
         done, times = [], []
@@ -152,7 +188,7 @@ def train(torch, model, a, start, windows):
         span = done[-1] - done[0] if len(done) > 1 else 0.0
         it_s = (len(done) - 1) / span if span > 0 else 0.0
         st = sorted(times)
-        print(f"RESULT mode=train window={w} from_s={wa:g} to_s={wb:g} steps={len(done)} "
+        print(f"{window_head('train', w, wa, wb, tag)} steps={len(done)} "
               f"measured_s={m1 - m0:.2f} batch={a.batch} it_per_s={it_s:.3f} "
               f"images_per_s={it_s * a.batch:.1f} "
               f"step_ms_p50={statistics.median(st) if st else 0:.2f} step_ms_p99={pct(st, 0.99):.2f} "
@@ -172,13 +208,16 @@ def infer(torch, model, a, start, windows):
 
     for _ in range(a.warmup_steps * 4):
         run()
-    s = start(a)
-    if s is None:
+    go = start(a)
+    if go is None:
         print("RESULT mode=infer error=no_start_signal")
         return 1
+    s, end = go
     base = s - time.time() + time.perf_counter()
     period = 1.0 / a.rate
-    for w, (wa, wb) in enumerate(windows):
+    for w, (wa, wb, tag) in enumerate(windows):
+        if cut_off("infer", w, wa, wb, tag, end):
+            continue
         t0, m0, m1 = base + wa, base + wa + a.settle, base + wb
         lat, late, i = [], 0, 0
         gc.disable()
@@ -197,7 +236,7 @@ def infer(torch, model, a, start, windows):
             i += 1
         gc.enable()
         sl = sorted(lat)
-        print(f"RESULT mode=infer window={w} from_s={wa:g} to_s={wb:g} requests={len(lat)} "
+        print(f"{window_head('infer', w, wa, wb, tag)} requests={len(lat)} "
               f"measured_s={m1 - m0:.2f} rate={a.rate:.1f} achieved_per_s={len(lat) / (m1 - m0):.1f} "
               f"late={late} p50_ms={statistics.median(sl) if sl else 0:.3f} p99_ms={pct(sl, 0.99):.3f} "
               f"max_ms={sl[-1] if sl else 0:.3f} amp={int(a.amp)} start={s:.3f}", flush=True)
@@ -208,7 +247,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("mode", choices=("train", "infer"))
     ap.add_argument("--seconds", type=float, default=20.0, help="one window 0:SECONDS (no --windows)")
-    ap.add_argument("--windows", default="", help="active windows A:B[,A:B...], seconds after the start")
+    ap.add_argument("--windows", default="",
+                    help="active windows A:B[:TAG][,A:B[:TAG]...], seconds after the start")
     ap.add_argument("--settle", type=float, default=0.5, help="seconds at each window's start not measured")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--rate", type=float, default=100.0, help="inference requests per second")
@@ -221,7 +261,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     try:
-        windows = parse_windows(a.windows) if a.windows else [(0.0, a.seconds)]
+        windows = parse_windows(a.windows) if a.windows else [(0.0, a.seconds, None)]
     except ValueError as e:
         ap.error(str(e))
     try:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Compute time-slice benchmarks: the compute issue's acceptance text (bench/README.md).
 #
-#   bash bench/run_compute.sh                 everything (~3.2 min on an H100)
+#   bash bench/run_compute.sh                 everything (~3 min on an H100/H200)
 #   COMPUTE_ONLY="solo pair" bash bench/run_compute.sh
 #
 # Scenarios (COMPUTE_ONLY picks a subset; solo is needed by every compute_loop ratio):
@@ -16,20 +16,26 @@
 #   quad      10/20/30/40 share under the shim, and four plain processes
 #   cap       --compute 30 --mode cap, alone: 30 +- 1 % of solo
 #   conserve  --compute 30 (share) beside an idle --compute 70 process: >= 97 % of solo
-#   priority  ResNet-50 batch-1 inference at COMPUTE_RATE req/s and ResNet-50 training: without the
-#             shim (inference alone, training alone, both: plain sharing), then under the shim
-#             (inference --priority high alone, then beside training --priority low: the judged
-#             row, default scheduler tunables), then once per COMPUTE_PRIO_VARIANTS entry the
-#             "both" phase again with XPU_SCHED_TUNABLES=ENTRY in both processes (INFO rows)
+#   priority  ResNet-50 batch-1 inference at COMPUTE_RATE req/s and ResNet-50 training, one pair
+#             of processes without the shim and one under it (inference --priority high, training
+#             --priority low, default scheduler tunables), alive for the whole scenario; then
+#             COMPUTE_PRIO_ROUNDS rounds, each with back-to-back phases in an order that rotates per
+#             round: (a) inference alone without the shim, (b) high with low joined but idle,
+#             (c) high beside busy low, (d) both without the shim (plain sharing), training alone;
+#             judged on the medians over the rounds ((c) vs (a): p99; training in (c) vs alone).
+#             Each COMPUTE_PRIO_VARIANTS entry adds a shim pair with XPU_SCHED_TUNABLES=ENTRY and
+#             its own (c) phase per round (INFO rows)
 # Co-located processes start together: each one warms up, touches a ready file and waits; the
 # script then writes one start instant (CLOCK_REALTIME) into the scenario's go file, and every
 # process measures the same wall window (compute_loop.cu, resnet50.py explain the windows).
 #
 # Knobs: COMPUTE_WINDOW_S (6) COMPUTE_WARMUP_S (1) COMPUTE_TAIL_S (0.5) COMPUTE_KERNEL_US (1000: the
 # calibration's target) COMPUTE_ITERS (empty: calibrate; N: skip the calibration, use N iterations)
-# COMPUTE_DEPTH (4) COMPUTE_PHASE_S (8, each ResNet phase) COMPUTE_RATE (100)
-# COMPUTE_PRIO_VARIANTS (space-separated XPU_SCHED_TUNABLES values, one priority run each; empty:
-# none) COMPUTE_BUDGET_S (290: a scenario that would end later is skipped, SKIP) COMPUTE_OUT (where
+# COMPUTE_DEPTH (4) COMPUTE_PHASE_S (6, each ResNet phase) COMPUTE_PRIO_SETTLE_S (0.5, not measured
+# at each phase's start) COMPUTE_PRIO_ROUNDS (3) COMPUTE_RATE (100) COMPUTE_PRIO_VARIANTS (empty;
+# space-separated XPU_SCHED_TUNABLES values, a (c) phase per round each, as many as the budget fits
+# with every round) COMPUTE_BUDGET_S (290: a scenario that would end later is skipped, SKIP; so is a
+# priority round) COMPUTE_OUT (where
 # compute.json, compute.md and the status snapshot go; default $OUT, else ./compute-out) BENCH_AA=1
 # (A/A: no shim anywhere, every verdict INFO). Thresholds: see aggregate.py --help
 # (COMPUTE_AGGREGATE_ARGS passes options). An XPU_SCHED_TUNABLES inherited from the environment is
@@ -47,14 +53,14 @@ warm=${COMPUTE_WARMUP_S:-1}
 tail_s=${COMPUTE_TAIL_S:-0.5}
 kus=${COMPUTE_KERNEL_US:-1000}
 depth=${COMPUTE_DEPTH:-4}
-phase=${COMPUTE_PHASE_S:-8}
+phase=${COMPUTE_PHASE_S:-6}
 rate=${COMPUTE_RATE:-100}
 iters=${COMPUTE_ITERS:-}
 [[ -z $iters || $iters =~ ^[1-9][0-9]*$ ]] || { echo "COMPUTE_ITERS='$iters' is not a positive integer" >&2; exit 2; }
-# Around the defaults (idle_grace 500us, low_inflight 250us): a shorter low-priority in-flight
-# bound, a shorter idle grace, and both.
-default_variants="low_inflight=150us idle_grace=250us low_inflight=150us,idle_grace=250us"
-variants=${COMPUTE_PRIO_VARIANTS-$default_variants}
+# XPU_SCHED_TUNABLES variants of the priority scenario: none by default (the time goes to rounds).
+# The last sweep tried, around the defaults (idle_grace 500us, low_inflight 250us), was
+# "low_inflight=150us idle_grace=250us low_inflight=150us,idle_grace=250us".
+variants=${COMPUTE_PRIO_VARIANTS:-}
 budget=${COMPUTE_BUDGET_S:-290}
 only=${COMPUTE_ONLY:-}
 aa=${BENCH_AA:-0}
@@ -78,8 +84,20 @@ aggregate() {
   # shellcheck disable=SC2086  # word splitting of the extra options is intended
   "$py" "$here/aggregate.py" --compute "$raw" --out "$out" ${COMPUTE_AGGREGATE_ARGS:-}
 }
-# Cut short (the suite's timeout, Ctrl-C): still report what was measured.
-trap 'say "interrupted: aggregating what was measured"; aggregate; exit 124' TERM INT
+# Cut short (the suite's timeout, Ctrl-C): still report what was measured. The priority scenario's
+# processes (they live for minutes) are stopped and the windows they finished are kept.
+prio_live=0
+# shellcheck disable=SC2317  # called by the trap
+on_interrupt() {
+  say "interrupted: aggregating what was measured"
+  if ((prio_live)); then
+    kill "${sc_pids[@]}" 2>/dev/null
+    prio_collect >/dev/null
+  fi
+  aggregate
+  exit 124
+}
+trap on_interrupt TERM INT
 
 say() { echo "=== [compute +$(($(date +%s) - t_start))s] $*"; }
 selected() { [[ -z $only || " $only " == *" $1 "* ]]; }
@@ -132,8 +150,15 @@ proc() {
   sc_names+=("$name")
   sc_tags+=("$tags")
 }
-# go READY_TIMEOUT: wait until every process is ready (or has died), then publish the start.
+# go READY_TIMEOUT: wait_ready READY_TIMEOUT, then publish.
+# wait_ready READY_TIMEOUT: wait until every process is ready (or has died).
+# publish [END]: write the start instant S (0.3 s ahead) into the go file, and the cut-off END
+# (seconds after S; resnet50.py runs no window that would end later) when given.
 go() {
+  wait_ready "$1"
+  publish
+}
+wait_ready() {
   local deadline=$((SECONDS + $1)) i ready alive
   while :; do
     ready=0 alive=0
@@ -148,7 +173,9 @@ go() {
     sleep 0.05
   done
   ((ready == ${#sc_names[@]})) || say "only $ready of ${#sc_names[@]} processes got ready"
-  now_plus 0.3 >"$work/$sc.go.tmp" && mv "$work/$sc.go.tmp" "$work/$sc.go"
+}
+publish() {
+  { now_plus 0.3; [[ -z ${1:-} ]] || printf ' %s' "$1"; } >"$work/$sc.go.tmp" && mv "$work/$sc.go.tmp" "$work/$sc.go"
 }
 end_scenario() {
   local i rc
@@ -330,54 +357,231 @@ if selected conserve && loop_ok conserve && begin conserve "$est"; then
   end_scenario
 fi
 
-# --- priority: ResNet-50 inference (high) beside training (low) -----------------------------------
-# Without the shim, one pair of processes, three phases of $phase s: inference alone (training idle),
-# training alone (inference idle), both (plain sharing). Under the shim, inference --priority high
-# alone (training idle), then both (training --priority low): the judged row, default tunables. Then
-# once per COMPUTE_PRIO_VARIANTS entry, a fresh pair with XPU_SCHED_TUNABLES=ENTRY runs the "both"
-# phase only (the alone references are the ones measured above): INFO rows.
+# --- priority: ResNet-50 inference (high) beside training (low), interleaved rounds ---------------
+# Long-lived processes, started once and warmed up side by side (model build and warm-up take ~10 s
+# each), all on one start instant S: a pair without the shim (infer_noshim, train_noshim), a pair
+# under the shim with the default tunables (infer_high --priority high, train_low --priority low),
+# and one more shim pair per COMPUTE_PRIO_VARIANTS entry that the budget allows
+# (XPU_SCHED_TUNABLES=ENTRY in both). The timeline is $prio_rounds rounds of back-to-back phases of
+# $phase s each (the first $prio_settle s of each not measured); in a phase only the processes named
+# below run, every other one stays idle (CUDA initialised, nothing launched):
+#   alone        infer_noshim                    (a) the reference
+#   shim_both    infer_high + train_low          (c) the judged phase
+#   train_alone  train_noshim                    training's solo it/s (the 25 % criterion)
+#   plain        infer_noshim + train_noshim     (d) plain sharing
+#   shim_idle    infer_high, train_low idle      (b) what the shim costs the high process by itself
+#   sweepK       infer_high_sweepK + train_low_sweepK (variant K's (c); INFO)
+# Round r (1-based) runs this list rotated by r-1: every phase takes another position in each round,
+# and (c) never comes right before (b), also across rounds (a low-priority step that overruns its
+# window would land in (b)). Judged on the medians over the rounds (aggregate.py). A round that
+# would end after the budget is not run (decided at S: the go file carries a cut-off) and is
+# reported SKIP. Each window's RESULT line is copied into the raw file when its round ends.
 rn=("$py" "$here/resnet50.py")
-p1=$phase p2=$((phase * 2)) p3=$((phase * 3))
-if selected priority && begin priority_plain $((p3 + 20)); then
-  ptmo=$((p3 + 150))
-  proc "name=infer shim=0" "${rn[@]}" infer --rate "$rate" --windows "0:$p1,$p2:$p3"
-  proc "name=train shim=0" "${rn[@]}" train --windows "$p1:$p2,$p2:$p3"
-  go 120
-  end_scenario
+prio_ncol=()
+# prio_collect: copy the RESULT lines that the priority processes printed since the last call into
+# the raw file (and stdout), tagged with the process and the window's round and phase. A last line
+# still being written (no newline yet) waits for the next call.
+prio_collect() {
+  local i n log new
+  for i in "${!sc_names[@]}"; do
+    log=$work/$sc.${sc_names[$i]}.log
+    [[ -f $log ]] || continue
+    if [[ -n $(tail -c1 "$log") ]]; then
+      new=$(sed '$d' "$log" | grep '^RESULT ')
+    else
+      new=$(grep '^RESULT ' "$log")
+    fi
+    n=${prio_ncol[$i]:-0}
+    new=$(tail -n +$((n + 1)) <<<"$new")
+    [[ -n $new ]] || continue
+    prio_ncol[i]=$((n + $(wc -l <<<"$new")))
+    awk -v pre="scenario=$sc ${sc_tags[$i]}" '{
+      t = ""
+      if (match($0, / tag=[0-9]+\.[A-Za-z0-9_]+/)) {
+        split(substr($0, RSTART + 5, RLENGTH - 5), p, ".")
+        t = " round=" p[1] " phase=" p[2]
+      }
+      sub(/^RESULT /, "")
+      print "RESULT " pre t " " $0
+    }' <<<"$new" | tee -a "$raw"
+  done
+}
+# prio_nap_until EPOCH: sleep until then, or until every priority process has exited.
+prio_nap_until() {
+  local i d
+  while :; do
+    d=$(awk -v t="$1" -v now="$(date +%s.%N)" 'BEGIN { d = t - now; printf "%.3f", (d > 1 ? 1 : d) }')
+    awk -v d="$d" 'BEGIN { exit !(d > 0) }' || return 0
+    for i in "${sc_pids[@]}"; do
+      kill -0 "$i" 2>/dev/null && break
+    done || return 0
+    sleep "$d"
+  done
+}
+# prio_summary ROUND ORDER: one line per phase of that round (ORDER: comma-separated, as run) from
+# the raw file: p99 or it/s per process.
+prio_summary() {
+  awk -v r="$1" -v ord="$2" '/^RESULT scenario=priority / && $0 ~ (" round=" r " phase=") {
+    ph = ""; nm = ""; v = ""
+    for (i = 2; i <= NF; i++) {
+      split($i, kv, "=")
+      if (kv[1] == "phase") ph = kv[2]
+      else if (kv[1] == "name") nm = kv[2]
+      else if (kv[1] == "p99_ms") v = "p99 " kv[2] " ms"
+      else if (kv[1] == "it_per_s") v = kv[2] " it/s"
+      else if (kv[1] == "skipped") v = "skipped"
+    }
+    line[ph] = line[ph] (line[ph] == "" ? "" : ", ") nm " " v
+  } END {
+    n = split(ord, o, ",")
+    for (i = 1; i <= n; i++) printf "    %-12s %s\n", o[i], (o[i] in line ? line[o[i]] : "(no result yet)")
+  }' "$raw"
+}
+if selected priority; then
+  prio_rounds=${COMPUTE_PRIO_ROUNDS:-3}
+  prio_settle=${COMPUTE_PRIO_SETTLE_S:-0.5}
+  [[ $prio_rounds =~ ^[1-9][0-9]*$ ]] || { echo "COMPUTE_PRIO_ROUNDS='$prio_rounds' is not a positive integer" >&2; exit 2; }
+  awk -v p="$phase" -v s="$prio_settle" 'BEGIN { exit !(p + 0 == p && s + 0 == s && s >= 0 && p > s) }' || {
+    echo "COMPUTE_PHASE_S='$phase' must be a number of seconds above COMPUTE_PRIO_SETTLE_S='$prio_settle'" >&2
+    exit 2
+  }
+  phase_ms=$(awk -v p="$phase" 'BEGIN { printf "%d", p * 1000 + 0.5 }')
+  # Variants: the well-formed ones, in order; K = the position in COMPUTE_PRIO_VARIANTS.
+  read -r -a variant_list <<<"$variants"
+  v_k=() v_val=()
+  k=0
+  for v in "${variant_list[@]}"; do
+    k=$((k + 1))
+    if [[ ! $v =~ ^[A-Za-z0-9_.,=]+$ ]]; then
+      say "priority variant $k '$v': SKIPPED, not of the form key=value[,key=value...]"
+      echo "RESULT scenario=priority sweep=$k tunables=invalid skipped=bad_variant" >>"$raw"
+      continue
+    fi
+    v_k+=("$k") v_val+=("$v")
+  done
+  # The plan: start-up (4 + 2 per variant processes side by side; ~12 s was measured for two) and
+  # the exits and aggregation after the last window are estimates; the rounds are exact.
+  prio_startup=$((20 + 2 * ${#v_k[@]}))
+  prio_reserve=5
+  used=$(($(date +%s) - t_start))
+  left=$((budget - used))
+  # need_s V R: seconds for R rounds with V variant phases each.
+  need_s() { echo $(((prio_startup + prio_reserve) + ($2 * (5 + $1) * phase_ms + 999) / 1000)); }
+  nv=${#v_k[@]}
+  while ((nv > 0)) && (($(need_s "$nv" "$prio_rounds") > left)); do nv=$((nv - 1)); done
+  for ((i = nv; i < ${#v_k[@]}; i++)); do
+    say "priority variant ${v_k[$i]} (${v_val[$i]}): SKIPPED, the budget cannot fit $prio_rounds rounds with it"
+    echo "RESULT scenario=priority sweep=${v_k[$i]} tunables=${v_val[$i]} skipped=time_budget" >>"$raw"
+  done
+  r_fit=$prio_rounds
+  while ((r_fit > 1)) && (($(need_s "$nv" "$r_fit") > left)); do r_fit=$((r_fit - 1)); done
+  phases=(alone shim_both train_alone plain shim_idle)
+  for ((i = 0; i < nv; i++)); do phases+=("sweep${v_k[$i]}"); done
+  n_ph=${#phases[@]}
+  round_ms=$((n_ph * phase_ms))
+  total_s=$(((prio_rounds * round_ms + 999) / 1000))
 fi
-if selected priority && begin priority_shim $((p2 + 20)); then
-  ptmo=$((p2 + 150))
+if selected priority && begin priority "$(need_s "$nv" "$r_fit")"; then
+  ((r_fit == prio_rounds)) || say "priority: the budget fits ~$r_fit of $prio_rounds rounds (decided at the start instant)"
+  # Which phases each process is active in.
+  declare -A active=([infer_noshim]="alone plain" [train_noshim]="plain train_alone"
+    [infer_high]="shim_idle shim_both" [train_low]="shim_both")
+  for ((i = 0; i < nv; i++)); do
+    active[infer_high_sweep${v_k[$i]}]="sweep${v_k[$i]}"
+    active[train_low_sweep${v_k[$i]}]="sweep${v_k[$i]}"
+  done
+  declare -A wins=()
+  for ((r = 0; r < prio_rounds; r++)); do
+    order=()
+    for ((j = 0; j < n_ph; j++)); do order+=("${phases[$(((r + j) % n_ph))]}"); done
+    for ((j = 0; j < n_ph; j++)); do
+      a_ms=$(((r * n_ph + j) * phase_ms))
+      w=$(awk -v a="$a_ms" -v b="$((a_ms + phase_ms))" 'BEGIN { printf "%.3f:%.3f", a / 1000, b / 1000 }')
+      for p in "${!active[@]}"; do
+        [[ " ${active[$p]} " == *" ${order[$j]} "* ]] || continue
+        wins[$p]+="${wins[$p]:+,}$w:$((r + 1)).${order[$j]}"
+      done
+    done
+    order_csv=$(IFS=,; echo "${order[*]}")
+    span_s=$(awk -v a="$((r * round_ms))" -v b="$(((r + 1) * round_ms))" 'BEGIN { printf "from_s=%.3f to_s=%.3f", a / 1000, b / 1000 }')
+    echo "RESULT scenario=priority round=$((r + 1)) order=$order_csv $span_s" >>"$raw"
+  done
+  echo "RESULT scenario=priority plan=1 rounds=$prio_rounds phase_s=$phase settle_s=$prio_settle rate=$rate" \
+    "phases=$(IFS=,; echo "${phases[*]}") variants=$nv" >>"$raw"
+  ptmo=$((total_s + 150))
+  prio_args=(--settle "$prio_settle")
+  proc "name=infer_noshim shim=0" "${rn[@]}" infer --rate "$rate" "${prio_args[@]}" --windows "${wins[infer_noshim]}"
+  proc "name=train_noshim shim=0" "${rn[@]}" train "${prio_args[@]}" --windows "${wins[train_noshim]}"
   shim_prefix --priority high
-  proc "name=infer shim=1 priority=high" "${SP[@]}" "${rn[@]}" infer --rate "$rate" --windows "0:$p1,$p1:$p2"
+  proc "name=infer_high shim=1 priority=high" "${SP[@]}" "${rn[@]}" infer --rate "$rate" "${prio_args[@]}" \
+    --windows "${wins[infer_high]}"
   shim_prefix --priority low
-  proc "name=train shim=1 priority=low" "${SP[@]}" "${rn[@]}" train --windows "$p1:$p2"
-  go 120
-  end_scenario
+  proc "name=train_low shim=1 priority=low" "${SP[@]}" "${rn[@]}" train "${prio_args[@]}" --windows "${wins[train_low]}"
+  for ((i = 0; i < nv; i++)); do
+    k=${v_k[$i]} v=${v_val[$i]}
+    echo "RESULT scenario=priority sweep=$k tunables=$v" >>"$raw"
+    say "priority variant $k: XPU_SCHED_TUNABLES=$v (phase sweep$k, once per round)"
+    shim_prefix --priority high
+    proc "name=infer_high_sweep$k shim=1 priority=high sweep=$k tunables=$v" env XPU_SCHED_TUNABLES="$v" \
+      "${SP[@]}" "${rn[@]}" infer --rate "$rate" "${prio_args[@]}" --windows "${wins[infer_high_sweep$k]}"
+    shim_prefix --priority low
+    proc "name=train_low_sweep$k shim=1 priority=low sweep=$k tunables=$v" env XPU_SCHED_TUNABLES="$v" \
+      "${SP[@]}" "${rn[@]}" train "${prio_args[@]}" --windows "${wins[train_low_sweep$k]}"
+  done
+  prio_live=1
+  wait_ready 120
+  # How many rounds fit, now that the start-up is over: the cut-off goes into the go file.
+  used=$(($(date +%s) - t_start))
+  fit=$(awk -v left="$((budget - used - prio_reserve))" -v r="$round_ms" -v n="$prio_rounds" \
+    'BEGIN { f = int((left - 1) * 1000 / r); if (f > n) f = n; if (f < 0) f = 0; print f }')
+  startup=$(awk -v a="$sc_t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+  publish "$(awk -v f="$fit" -v r="$round_ms" 'BEGIN { printf "%.3f", f * r / 1000 }')"
+  go_s=$(cut -d' ' -f1 "$work/$sc.go")
+  echo "RESULT scenario=priority startup_s=$startup rounds_run=$fit" >>"$raw"
+  say "priority: processes ready after $startup s; $fit of $prio_rounds rounds of ${n_ph} x $phase s fit the budget"
+  for ((r = fit + 1; r <= prio_rounds; r++)); do
+    say "priority round $r/$prio_rounds: SKIPPED, it would end after COMPUTE_BUDGET_S=$budget"
+    echo "RESULT scenario=priority round=$r skipped=time_budget" >>"$raw"
+  done
+  t_prev=$(date +%s.%N)
+  for ((r = 1; r <= fit; r++)); do
+    # The round's RESULT lines come right after its last window (plus a step that overran it; a
+    # line later than 1 s is copied with the next round's). The processes keep their own timeline.
+    prio_nap_until "$(awk -v s="$go_s" -v r="$r" -v l="$round_ms" 'BEGIN { printf "%.3f", s + r * l / 1000 + 1 }')"
+    prio_collect
+    t_now=$(date +%s.%N)
+    took=$(awk -v a="$t_prev" -v b="$t_now" 'BEGIN { printf "%.1f", b - a }')
+    t_prev=$t_now
+    echo "RESULT scenario=priority round=$r round_elapsed_s=$took" >>"$raw"
+    ord=$(grep -m1 "^RESULT scenario=priority round=$r order=" "$raw" | grep -o 'order=[^ ]*' | cut -d= -f2)
+    say "priority round $r/$prio_rounds ($ord): elapsed $took s (since the previous report)"
+    prio_summary "$r" "$ord"
+  done
+  prio_rc=()
+  for i in "${!sc_pids[@]}"; do
+    wait "${sc_pids[$i]}"
+    prio_rc[i]=$?
+  done
+  prio_collect
+  for i in "${!sc_pids[@]}"; do
+    rc=${prio_rc[$i]}
+    log=$work/$sc.${sc_names[$i]}.log
+    echo "--- [$sc ${sc_names[$i]}] ${sc_tags[$i]} exit $rc ($(grep -c '^RESULT ' "$log") RESULT lines, shown above)"
+    grep -v '^RESULT ' "$log"
+    if ! grep -q '^RESULT ' "$log"; then
+      if grep -q '^SKIP' "$log"; then
+        echo "RESULT scenario=$sc ${sc_tags[$i]} rc=$rc skipped=$(grep -m1 '^SKIP' "$log" | tr ' =' '_:')" >>"$raw"
+      else
+        echo "RESULT scenario=$sc ${sc_tags[$i]} rc=$rc error=no_result" >>"$raw"
+      fi
+    fi
+    echo "RESULT scenario=$sc ${sc_tags[$i]} exit_rc=$rc" >>"$raw"
+  done
+  prio_live=0
+  took=$(awk -v a="$sc_t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+  echo "RESULT scenario=$sc elapsed_s=$took" >>"$raw"
+  say "scenario $sc done in $took s"
 fi
-read -r -a variant_list <<<"$variants"
-k=0
-for v in "${variant_list[@]}"; do
-  selected priority || break
-  k=$((k + 1))
-  if [[ ! $v =~ ^[A-Za-z0-9_.,=]+$ ]]; then
-    say "priority variant $k '$v': SKIPPED, not of the form key=value[,key=value...]"
-    echo "RESULT scenario=priority_sweep$k tunables=invalid skipped=bad_variant" >>"$raw"
-    continue
-  fi
-  echo "RESULT scenario=priority_sweep$k tunables=$v" >>"$raw"
-  begin "priority_sweep$k" $((p1 + 20)) || continue
-  say "priority variant $k: XPU_SCHED_TUNABLES=$v"
-  ptmo=$((p1 + 150))
-  shim_prefix --priority high
-  proc "name=infer shim=1 priority=high tunables=$v" env XPU_SCHED_TUNABLES="$v" "${SP[@]}" \
-    "${rn[@]}" infer --rate "$rate" --windows "0:$p1"
-  shim_prefix --priority low
-  proc "name=train shim=1 priority=low tunables=$v" env XPU_SCHED_TUNABLES="$v" "${SP[@]}" \
-    "${rn[@]}" train --windows "0:$p1"
-  go 120
-  end_scenario
-  say "priority variant $k ($v): elapsed $(awk -v a="$sc_t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
-done
 
 say "all scenarios done; aggregating"
 aggregate
