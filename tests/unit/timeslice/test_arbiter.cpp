@@ -15,6 +15,13 @@ struct Fixture {
   std::unique_ptr<Arbiter> make(std::uint32_t slot) {
     return std::make_unique<Arbiter>(*table, slot, t);
   }
+  // An arbiter for `slot`, already joined (the setup most cases start from).
+  std::unique_ptr<Arbiter> joined(std::uint32_t slot, std::uint32_t group, std::uint32_t share,
+                                  Mode mode = Mode::kShare, Priority prio = Priority::kNormal) {
+    auto a = make(slot);
+    REQUIRE(a->join(clock.now(), group, share, mode, prio));
+    return a;
+  }
   Nanos now() const { return clock.now(); }
   HolderWord holder() const { return decode_holder(table->holder.load()); }
 };
@@ -53,8 +60,7 @@ TEST_CASE("arbiter: out-of-range configuration is clamped", "[timeslice][arbiter
 TEST_CASE("arbiter: a lone process takes the device once and then only reads",
           "[timeslice][arbiter]") {
   Fixture f;
-  auto a = f.make(0);
-  REQUIRE(a->join(f.now(), 0, 30, Mode::kShare, Priority::kNormal));
+  auto a = f.joined(0, 0, 30);
   Decision d = a->before_launch(f.now());
   REQUIRE(d.go());
   CHECK_FALSE(d.track);
@@ -75,10 +81,8 @@ TEST_CASE("arbiter: a lone process takes the device once and then only reads",
 TEST_CASE("arbiter: a waiter waits for the slice end, then the slice is handed over",
           "[timeslice][arbiter]") {
   Fixture f;
-  auto a = f.make(0);
-  auto b = f.make(1);
-  REQUIRE(a->join(f.now(), 0, 50, Mode::kShare, Priority::kNormal));
-  REQUIRE(b->join(f.now(), 1, 50, Mode::kShare, Priority::kNormal));
+  auto a = f.joined(0, 0, 50);
+  auto b = f.joined(1, 1, 50);
   REQUIRE(a->before_launch(f.now()).go());
   a->on_launch(f.now());
   const Nanos slice_start = f.now();
@@ -126,10 +130,8 @@ TEST_CASE("arbiter: a waiter waits for the slice end, then the slice is handed o
 TEST_CASE("arbiter: the holder hands over at its own launch boundary when the slice is over",
           "[timeslice][arbiter]") {
   Fixture f;
-  auto a = f.make(0);
-  auto b = f.make(1);
-  REQUIRE(a->join(f.now(), 0, 50, Mode::kShare, Priority::kNormal));
-  REQUIRE(b->join(f.now(), 1, 50, Mode::kShare, Priority::kNormal));
+  auto a = f.joined(0, 0, 50);
+  auto b = f.joined(1, 1, 50);
   const Nanos start = f.now();
   // a launches every ms (each completing 1 ms later); b polls every ms.
   while (f.now() < start + f.t.slice_ns) {
@@ -150,10 +152,8 @@ TEST_CASE("arbiter: the holder hands over at its own launch boundary when the sl
 
 TEST_CASE("arbiter: an idle holder is passed over after the idle grace", "[timeslice][arbiter]") {
   Fixture f;
-  auto a = f.make(0);
-  auto b = f.make(1);
-  REQUIRE(a->join(f.now(), 0, 50, Mode::kShare, Priority::kNormal));
-  REQUIRE(b->join(f.now(), 1, 50, Mode::kShare, Priority::kNormal));
+  auto a = f.joined(0, 0, 50);
+  auto b = f.joined(1, 1, 50);
   REQUIRE(a->before_launch(f.now()).go());  // holds, launches nothing more
   f.clock.advance(f.t.idle_grace_ns / 2);
   REQUIRE_FALSE(b->before_launch(f.now()).go());
@@ -165,10 +165,8 @@ TEST_CASE("arbiter: an idle holder is passed over after the idle grace", "[times
 TEST_CASE("arbiter: work in flight keeps the holder busy while its watcher ticks",
           "[timeslice][arbiter]") {
   Fixture f;
-  auto a = f.make(0);
-  auto b = f.make(1);
-  REQUIRE(a->join(f.now(), 0, 50, Mode::kShare, Priority::kNormal));
-  REQUIRE(b->join(f.now(), 1, 50, Mode::kShare, Priority::kNormal));
+  auto a = f.joined(0, 0, 50);
+  auto b = f.joined(1, 1, 50);
   REQUIRE(b->before_launch(f.now()).go());  // b holds first, so a must wait...
   f.clock.advance(f.t.idle_grace_ns + 1);
   REQUIRE(a->before_launch(f.now()).go());  // ...until b is idle; now a holds
@@ -189,10 +187,8 @@ TEST_CASE("arbiter: work in flight keeps the holder busy while its watcher ticks
 TEST_CASE("arbiter: a killed holder is passed over when its lease runs out",
           "[timeslice][arbiter]") {
   Fixture f;
-  auto a = f.make(0);
-  auto b = f.make(1);
-  REQUIRE(a->join(f.now(), 0, 50, Mode::kShare, Priority::kNormal));
-  REQUIRE(b->join(f.now(), 1, 50, Mode::kShare, Priority::kNormal));
+  auto a = f.joined(0, 0, 50);
+  auto b = f.joined(1, 1, 50);
   REQUIRE(a->before_launch(f.now()).go());
   a->on_launch(f.now());
   (void)a->tick(f.now());  // in flight: lease = now + inflight_lease
@@ -258,8 +254,7 @@ TEST_CASE("arbiter: high priority preempts at its first launch; low keeps little
 
 TEST_CASE("arbiter: cap mode waits for its budget even alone", "[timeslice][arbiter]") {
   Fixture f;
-  auto a = f.make(0);
-  REQUIRE(a->join(f.now(), 0, 30, Mode::kCap, Priority::kNormal));
+  auto a = f.joined(0, 0, 30, Mode::kCap);
   Decision d = a->before_launch(f.now());
   REQUIRE(d.go());
   CHECK(d.track);  // cap mode always tracks: its budget is charged from completions
@@ -282,8 +277,7 @@ TEST_CASE("arbiter: cap mode waits for its budget even alone", "[timeslice][arbi
 TEST_CASE("arbiter: completions beyond launches and huge reports are tolerated",
           "[timeslice][arbiter]") {
   Fixture f;
-  auto a = f.make(0);
-  REQUIRE(a->join(f.now(), 0, 50, Mode::kShare, Priority::kNormal));
+  auto a = f.joined(0, 0, 50);
   a->on_launch(f.now(), 2);
   a->on_complete(f.now(), 5, 1000);
   CHECK(a->inflight_launches() == 0);
@@ -295,8 +289,7 @@ TEST_CASE("arbiter: completions beyond launches and huge reports are tolerated",
 
 TEST_CASE("arbiter: corrupt holder words do not block", "[timeslice][arbiter]") {
   Fixture f;
-  auto a = f.make(0);
-  REQUIRE(a->join(f.now(), 0, 50, Mode::kShare, Priority::kNormal));
+  auto a = f.joined(0, 0, 50);
   SECTION("unknown group code") { f.table->holder.store(0x1234); }
   SECTION("a configured group with a slice starting far in the future") {
     MemberConfig c;
@@ -317,13 +310,10 @@ TEST_CASE("arbiter: corrupt holder words do not block", "[timeslice][arbiter]") 
 
 TEST_CASE("arbiter: a returning group catches up and banks no credit", "[timeslice][arbiter]") {
   Fixture f;
-  auto a = f.make(0);
-  auto b = f.make(1);
-  REQUIRE(a->join(f.now(), 0, 50, Mode::kShare, Priority::kNormal));
-  REQUIRE(b->join(f.now(), 1, 50, Mode::kShare, Priority::kNormal));
+  auto a = f.joined(0, 0, 50);
+  auto b = f.joined(1, 1, 50);
   // a competes (tracked) against a waiting c for 10 s while b is idle.
-  auto c = f.make(2);
-  REQUIRE(c->join(f.now(), 2, 50, Mode::kShare, Priority::kNormal));
+  auto c = f.joined(2, 2, 50);
   f.table->groups[0].vtime.store(10 * kS);
   f.table->groups[2].vtime.store(10 * kS);
   f.table->groups[0].want_until_ns.store(f.now() + 5 * kMs);
@@ -342,10 +332,8 @@ namespace {
 TEST_CASE("arbiter: lost completion reports cannot block a process forever",
           "[timeslice][arbiter]") {
   Fixture f;
-  auto low = f.make(0);
-  auto high = f.make(1);
-  REQUIRE(low->join(f.now(), 0, 50, Mode::kShare, Priority::kLow));
-  REQUIRE(high->join(f.now(), 1, 50, Mode::kShare, Priority::kHigh));
+  auto low = f.joined(0, 0, 50, Mode::kShare, Priority::kLow);
+  auto high = f.joined(1, 1, 50, Mode::kShare, Priority::kHigh);
   // Bounded below a joined high-priority process; its completions never come.
   while (low->before_launch(f.now()).go()) low->on_launch(f.now());
   CHECK(low->before_launch(f.now()).reason == WaitReason::kInflightBound);
@@ -460,10 +448,8 @@ TEST_CASE("arbiter: with max_drain_wait_ns = 0 the new holder starts at once",
 TEST_CASE("arbiter: no drain wait for the own group, and none once seen clear",
           "[timeslice][arbiter][exclusive]") {
   Fixture f;
-  auto m1 = f.make(0);
-  auto m2 = f.make(1);
-  REQUIRE(m1->join(f.now(), 0, 50, Mode::kShare, Priority::kNormal));
-  REQUIRE(m2->join(f.now(), 0, 50, Mode::kShare, Priority::kNormal));
+  auto m1 = f.joined(0, 0, 50);
+  auto m2 = f.joined(1, 0, 50);
   REQUIRE(m1->before_launch(f.now()).go());
   m1->on_launch(f.now());
   // The record names our own group (it let go to nobody and took the device back): no wait.
@@ -481,14 +467,12 @@ TEST_CASE("arbiter: no drain wait for the own group, and none once seen clear",
   other.share_percent = 50;
   f.table->groups[7].config.store(encode_config(other));
   f.table->previous_holder.store(encode_previous(word, true, 7));
-  auto m3 = f.make(2);
-  REQUIRE(m3->join(f.now(), 0, 50, Mode::kShare, Priority::kNormal));
+  auto m3 = f.joined(2, 0, 50);
   CHECK(m3->before_launch(f.now()).go());
   f.table->groups[7].inflight_until_ns.store(f.now() + 10 * kMs);
   CHECK(m3->before_launch(f.now()).go());
   // A member that never looked before does see it (the record is per holder word).
-  auto m4 = f.make(3);
-  REQUIRE(m4->join(f.now(), 0, 50, Mode::kShare, Priority::kNormal));
+  auto m4 = f.joined(3, 0, 50);
   CHECK(m4->before_launch(f.now()).reason == WaitReason::kDrain);
   // A stale record (another holder word) means nothing to wait for.
   f.table->previous_holder.store(encode_previous(word + (1U << 16), true, 7));
@@ -498,10 +482,8 @@ TEST_CASE("arbiter: no drain wait for the own group, and none once seen clear",
 TEST_CASE("arbiter: a capped holder out of budget is drained before the next holder starts",
           "[timeslice][arbiter][exclusive]") {
   Fixture f;
-  auto a = f.make(0);
-  auto b = f.make(1);
-  REQUIRE(a->join(f.now(), 0, 30, Mode::kCap, Priority::kNormal));
-  REQUIRE(b->join(f.now(), 1, 50, Mode::kShare, Priority::kNormal));
+  auto a = f.joined(0, 0, 30, Mode::kCap);
+  auto b = f.joined(1, 1, 50);
   REQUIRE(a->before_launch(f.now()).go());
   a->on_launch(f.now());
   REQUIRE_FALSE(b->before_launch(f.now()).go());
@@ -527,8 +509,7 @@ TEST_CASE("arbiter: a capped holder out of budget is drained before the next hol
 TEST_CASE("arbiter: a lone holder's fast path is bounded and ends when the device changes",
           "[timeslice][arbiter][fast]") {
   Fixture f;
-  auto a = f.make(0);
-  REQUIRE(a->join(f.now(), 0, 30, Mode::kShare, Priority::kNormal));
+  auto a = f.joined(0, 0, 30);
   CHECK_FALSE(a->fast_go());  // never armed yet
   // Launch every 10 us. The first launch takes the device; the next arms the fast path without a
   // rate yet; the one after allows the launches that fit in half the idle grace at that rate.
@@ -543,14 +524,12 @@ TEST_CASE("arbiter: a lone holder's fast path is bounded and ends when the devic
   CHECK(fast == budget);
   // Re-armed, then another process announces demand: the very next launch takes the full path.
   REQUIRE(a->before_launch(f.now()).go());
-  auto b = f.make(1);
-  REQUIRE(b->join(f.now(), 1, 70, Mode::kShare, Priority::kNormal));
+  auto b = f.joined(1, 1, 70);
   const Decision db = b->before_launch(f.now());  // b must wait: it publishes its demand
   CHECK_FALSE(db.go());
   CHECK_FALSE(a->fast_go());
   // The holder word changing also ends it, and cap mode never uses it.
-  auto c = f.make(2);
-  REQUIRE(c->join(f.now(), 2, 30, Mode::kCap, Priority::kNormal));
+  auto c = f.joined(2, 2, 30, Mode::kCap);
   (void)c->before_launch(f.now());
   CHECK_FALSE(c->fast_go());
 }
@@ -560,10 +539,8 @@ TEST_CASE(
     "estimated queue",
     "[timeslice][arbiter][priority]") {
   Fixture f;
-  auto lo = f.make(1);
-  REQUIRE(lo->join(f.now(), 1, 100, Mode::kShare, Priority::kLow));
-  auto hi = f.make(0);
-  REQUIRE(hi->join(f.now(), 0, 100, Mode::kShare, Priority::kHigh));
+  auto lo = f.joined(1, 1, 100, Mode::kShare, Priority::kLow);
+  auto hi = f.joined(0, 0, 100, Mode::kShare, Priority::kHigh);
   // First launch: a probe (tracked), which claims no busy lease of its own.
   Decision d = hi->before_launch(f.now());
   REQUIRE(d.go());
