@@ -303,9 +303,7 @@ Decision Arbiter::go_above_lower(Nanos now) noexcept {
   }
   // For status only: untracked launches count at the learned average (vtime is not charged; no
   // one of this class competes).
-  const auto estimate = static_cast<std::uint64_t>(avg_launch_ns_.load(kRelaxed));
-  add_to_window(now, estimate);
-  table_.slots[slot_].gpu_ns_total.fetch_add(estimate, kRelaxed);
+  record_slot_time(now, static_cast<std::uint64_t>(avg_launch_ns_.load(kRelaxed)));
   return go(false);
 }
 
@@ -567,8 +565,7 @@ void Arbiter::charge(Nanos now, const MemberConfig& cfg, std::uint64_t gpu_ns) n
   GroupSchedule& g = table_.groups[cfg.group];
   g.vtime.fetch_add(vtime::weighted(gpu_ns, cfg.share_percent), kRelaxed);
   g.gpu_ns_total.fetch_add(gpu_ns, kRelaxed);
-  table_.slots[slot_].gpu_ns_total.fetch_add(gpu_ns, kRelaxed);
-  add_to_window(now, gpu_ns);
+  record_slot_time(now, gpu_ns);
   if (cfg.mode == Mode::kCap) {
     const cap::Params p = t_.cap_params();
     const Nanos cost = cap::cost(gpu_ns, cfg.share_percent);
@@ -578,9 +575,11 @@ void Arbiter::charge(Nanos now, const MemberConfig& cfg, std::uint64_t gpu_ns) n
   }
 }
 
-void Arbiter::add_to_window(Nanos now, std::uint64_t gpu_ns) noexcept {
-  // Two windows, written only by this process: status reads "GPU time over the last 1-2 windows".
+void Arbiter::record_slot_time(Nanos now, std::uint64_t gpu_ns) noexcept {
+  // The slot's total, and two windows written only by this process: status reads "GPU time over
+  // the last 1-2 windows".
   SlotSchedule& s = table_.slots[slot_];
+  s.gpu_ns_total.fetch_add(gpu_ns, kRelaxed);
   const auto index = static_cast<std::uint64_t>(now / t_.share_window_ns);
   const std::uint64_t stored = s.window_index.load(kRelaxed);
   if (index > stored) {

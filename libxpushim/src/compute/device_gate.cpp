@@ -33,15 +33,6 @@ FineTimerSlack::~FineTimerSlack() {
   if (saved_ > 0) ::prctl(PR_SET_TIMERSLACK, saved_, 0, 0, 0);
 }
 
-bool stream_capturing(CUstream stream) noexcept {
-  const auto is_capturing = driver_api().stream_is_capturing;
-  if (is_capturing == nullptr) return true;
-  CUstreamCaptureStatus status = CU_STREAM_CAPTURE_STATUS_NONE;
-  // An error here (e.g. the legacy stream while another stream captures) means we must not
-  // record on this stream either.
-  return is_capturing(stream, &status) != CUDA_SUCCESS || status != CU_STREAM_CAPTURE_STATUS_NONE;
-}
-
 DeviceGate::DeviceGate(timeslice::DeviceSchedule& table, std::uint32_t slot, const JoinSpec& spec,
                        timeslice::Liveness alive) noexcept
     : arbiter_(table, slot, spec.tunables, alive), spec_(spec) {}
@@ -67,7 +58,7 @@ Ticket DeviceGate::before(CUstream stream) noexcept {
     }
     if (!capture_checked) {
       capture_checked = true;
-      if (stream_capturing(stream)) return t;  // recorded into a graph: nothing runs now
+      if (stream_capturing(stream, false)) return t;  // recorded into a graph: nothing runs now
     }
     // Waits about our own queued work (in-flight bound, cap budget, a drain) end when our
     // completions are reported: look at them first, and ask again at once if any came in.
@@ -82,7 +73,7 @@ Ticket DeviceGate::before(CUstream stream) noexcept {
     if (!fine) fine.emplace();
     sleep_until(d.retry_at_ns);
   }
-  if (!capture_checked && stream_capturing(stream)) return t;
+  if (!capture_checked && stream_capturing(stream, false)) return t;
   // Report what finished first (one event query while work is queued), so that "from idle" is
   // true whenever the GPU ran out of our work: the idle gap must not be charged to this launch.
   report(timeslice::monotonic_now_ns());

@@ -41,7 +41,6 @@ class DeviceGate {
   // Watcher upkeep; returns when it wants to be called again (CLOCK_MONOTONIC ns).
   timeslice::Nanos service(timeslice::Nanos now) noexcept;
   void leave() noexcept;
-  bool joined() const noexcept { return joined_.load(std::memory_order_acquire); }
 
  private:
   bool report(timeslice::Nanos now) noexcept;  // true if something completed
@@ -69,8 +68,5 @@ class FineTimerSlack {
 
 // Sleeps until `when` on CLOCK_MONOTONIC (the scheduler's clock).
 void sleep_until(timeslice::Nanos when) noexcept;
-
-// Is work on this stream being captured into a graph? Errors count as yes (leave it alone).
-bool stream_capturing(CUstream stream) noexcept;
 
 }  // namespace xpu::shim::compute

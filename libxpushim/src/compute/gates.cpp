@@ -63,12 +63,7 @@ void Gates::start_watcher() noexcept {
 }
 
 void Gates::watch() noexcept {
-  // The watcher only polls events and computes; RELAXED keeps its driver calls legal while an
-  // application thread captures a graph in GLOBAL mode.
-  if (const auto exchange = driver_api().exchange_capture_mode; exchange != nullptr) {
-    CUstreamCaptureMode mode = CU_STREAM_CAPTURE_MODE_RELAXED;
-    exchange(&mode);
-  }
+  // Its only driver calls are the tracker's polls, which run in RELAXED capture mode themselves.
   const FineTimerSlack fine;  // our own thread: for its whole life
   for (;;) {
     const timeslice::Nanos now = timeslice::monotonic_now_ns();

@@ -74,6 +74,14 @@ bool load_nvml_api() noexcept {
   return ok;
 }
 
+bool stream_capturing(CUstream stream, bool per_thread) noexcept {
+  DriverApi& d = driver_api();
+  const auto query = per_thread ? d.stream_is_capturing_ptsz : d.stream_is_capturing;
+  CUstreamCaptureStatus status = CU_STREAM_CAPTURE_STATUS_NONE;
+  return query == nullptr || query(stream, &status) != CUDA_SUCCESS ||
+         status != CU_STREAM_CAPTURE_STATUS_NONE;
+}
+
 RelaxedCaptureScope::RelaxedCaptureScope() noexcept {
   const auto exchange = driver_api().exchange_capture_mode;
   if (exchange == nullptr) return;

@@ -44,6 +44,11 @@ DriverApi& driver_api() noexcept;
 bool load_driver_api() noexcept;
 bool load_nvml_api() noexcept;
 
+// Is work on this stream being captured into a graph? `per_thread`: the caller used a _ptsz
+// export, so stream 0 is its per-thread stream. An error (e.g. the legacy stream while another
+// stream captures) counts as yes: the call belongs to a capture's world, stay out of its way.
+bool stream_capturing(CUstream stream, bool per_thread) noexcept;
+
 // Shim-internal driver calls run in RELAXED capture mode: otherwise one of them, made while
 // another thread captures a graph in GLOBAL mode (PyTorch's default), fails and invalidates the
 // application's capture.

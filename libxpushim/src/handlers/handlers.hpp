@@ -81,7 +81,6 @@ CUresult mem_free(CUresult (*real)(Ptr), Ptr dptr) {
 }
 
 // ---- pools (pools.cpp) ----
-bool capturing(CUstream stream, Stream variant);
 CUresult pool_alloc(CUdeviceptr* dptr, size_t bytes, CUmemoryPool pool, bool default_pool,
                     CUstream stream, Stream variant, const std::function<CUresult()>& call);
 CUresult pool_free(CUdeviceptr dptr, CUstream stream, Stream variant,

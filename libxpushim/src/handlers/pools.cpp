@@ -23,27 +23,14 @@ std::optional<std::uint64_t> pool_reserved(CUmemoryPool pool) {
 
 }  // namespace
 
-bool capturing(CUstream stream, Stream variant) {
-  DriverApi& d = driver_api();
-  CUstreamCaptureStatus status = CU_STREAM_CAPTURE_STATUS_NONE;
-  const CUresult rc =
-      variant == Stream::per_thread
-          ? (d.stream_is_capturing_ptsz != nullptr ? d.stream_is_capturing_ptsz(stream, &status)
-                                                   : CUDA_ERROR_NOT_SUPPORTED)
-          : (d.stream_is_capturing != nullptr ? d.stream_is_capturing(stream, &status)
-                                              : CUDA_ERROR_NOT_SUPPORTED);
-  // An error here (the legacy stream while another stream captures) means the call is part of
-  // a capture's world: treat it as captured work and stay out of its way.
-  return rc != CUDA_SUCCESS || status != CU_STREAM_CAPTURE_STATUS_NONE;
-}
-
 CUresult pool_alloc(CUdeviceptr* dptr, size_t bytes, CUmemoryPool pool, bool default_pool,
                     CUstream stream, Stream variant, const std::function<CUresult()>& call) {
   Runtime& rt = Runtime::get();
   const Mode mode = rt.ensure_initialised();
   if (mode == Mode::misconfigured) return Runtime::kConfigError;
   memquota::ProcessAccount* acct = rt.account();
-  if (mode != Mode::enforcing || acct == nullptr || bytes == 0 || capturing(stream, variant))
+  if (mode != Mode::enforcing || acct == nullptr || bytes == 0 ||
+      stream_capturing(stream, variant == Stream::per_thread))
     return call();
   int ordinal = 0;
   const auto device = rt.current_device(&ordinal);
@@ -70,7 +57,7 @@ CUresult pool_alloc(CUdeviceptr* dptr, size_t bytes, CUmemoryPool pool, bool def
 CUresult pool_free(CUdeviceptr dptr, CUstream stream, Stream variant,
                    const std::function<CUresult()>& call) {
   memquota::ProcessAccount* acct = Runtime::get().account();
-  if (acct == nullptr || capturing(stream, variant)) return call();
+  if (acct == nullptr || stream_capturing(stream, variant == Stream::per_thread)) return call();
   const auto a = acct->pool_take(dptr);
   const CUresult rc = call();
   if (!a) return rc;

@@ -4,22 +4,16 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
-#include <chrono>
 #include <cstring>
 
 #include "driver/driver_api.hpp"
 #include "hook_table.hpp"
 #include "xpu/common/log.hpp"
 #include "xpu/common/units.hpp"
+#include "xpu/timeslice/clock.hpp"
 
 namespace xpu::shim {
 namespace {
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // The settings' priority (high first) as the scheduler's (numeric order = precedence).
 timeslice::Priority to_timeslice(Priority p) {
@@ -230,7 +224,7 @@ std::optional<std::uint32_t> Runtime::current_device(int* ordinal_out) noexcept 
 void Runtime::reclaim(bool force) noexcept {
   memquota::ProcessAccount* acct = account();
   if (acct == nullptr || !segment_) return;
-  const std::int64_t now = now_ns();
+  const std::int64_t now = timeslice::monotonic_now_ns();
   std::int64_t last = last_reclaim_ns_.load(std::memory_order_relaxed);
   if (!force && now - last < kReclaimIntervalNs) return;
   if (!last_reclaim_ns_.compare_exchange_strong(last, now) && !force) return;

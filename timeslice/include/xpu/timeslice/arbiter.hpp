@@ -117,7 +117,7 @@ class Arbiter {
   void release_inflight(std::uint32_t group, Nanos now) noexcept;
   void refresh_presence(Nanos now, const MemberConfig& cfg, bool force) noexcept;
   void charge(Nanos now, const MemberConfig& cfg, std::uint64_t gpu_ns) noexcept;
-  void add_to_window(Nanos now, std::uint64_t gpu_ns) noexcept;
+  void record_slot_time(Nanos now, std::uint64_t gpu_ns) noexcept;
   void repair(const MemberConfig& cfg) noexcept;
   void reap(Nanos now) noexcept;
   bool group_has_other_live_member(std::uint32_t group, Nanos now) const noexcept;
