@@ -100,6 +100,11 @@ class Simulation {
     quantum_ns_ = quantum_ns;
   }
   void run_until(Nanos end);
+  /// Runs `warmup` past the start unmeasured, then `length` measured (the usual test shape).
+  void run_window(Nanos warmup, Nanos length) {
+    set_window(start_ + warmup, start_ + warmup + length);
+    run_until(start_ + warmup + length);
+  }
 
   Nanos start() const { return start_; }
   Nanos now() const { return now_; }

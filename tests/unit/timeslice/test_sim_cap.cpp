@@ -17,9 +17,7 @@ ProcSpec busy(std::uint32_t group, std::uint32_t share, Mode mode, Nanos kernel,
 double run_alone(std::uint32_t pct, Nanos kernel) {
   Simulation sim;
   const int a = sim.add(busy(0, pct, Mode::kCap, kernel));
-  const Nanos from = sim.start() + 1 * kS;
-  sim.set_window(from, from + 10 * kS);
-  sim.run_until(from + 10 * kS);
+  sim.run_window(1 * kS, 10 * kS);
   XPU_TS_REPORT("cap %u%% alone, %lld us kernels: %.2f%% of the GPU", pct,
                 static_cast<long long>(kernel / kUs), 100.0 * sim.fraction(a));
   return sim.fraction(a);
@@ -43,9 +41,7 @@ TEST_CASE("cap: capped process next to a busy share process", "[timeslice][sim][
     Simulation sim;
     const int a = sim.add(busy(0, 30, Mode::kCap, 1 * kMs));
     const int b = sim.add(busy(1, 70, Mode::kShare, 1 * kMs));
-    const Nanos from = sim.start() + 1 * kS;
-    sim.set_window(from, from + 10 * kS);
-    sim.run_until(from + 10 * kS);
+    sim.run_window(1 * kS, 10 * kS);
     XPU_TS_REPORT("cap 30 + share 70: %.2f%% / %.2f%%, efficiency %.2f%%", 100.0 * sim.fraction(a),
                   100.0 * sim.fraction(b), 100.0 * sim.gpu_busy_fraction());
     CHECK(sim.fraction(a) == Approx(0.30).margin(0.01));
@@ -56,9 +52,7 @@ TEST_CASE("cap: capped process next to a busy share process", "[timeslice][sim][
     Simulation sim;
     const int a = sim.add(busy(0, 30, Mode::kCap, 1 * kMs));
     const int b = sim.add(busy(1, 30, Mode::kShare, 1 * kMs));
-    const Nanos from = sim.start() + 1 * kS;
-    sim.set_window(from, from + 10 * kS);
-    sim.run_until(from + 10 * kS);
+    sim.run_window(1 * kS, 10 * kS);
     XPU_TS_REPORT("cap 30 + share 30: %.2f%% / %.2f%%, efficiency %.2f%%", 100.0 * sim.fraction(a),
                   100.0 * sim.fraction(b), 100.0 * sim.gpu_busy_fraction());
     CHECK(sim.fraction(a) == Approx(0.30).margin(0.01));
@@ -68,9 +62,7 @@ TEST_CASE("cap: capped process next to a busy share process", "[timeslice][sim][
     Simulation sim;
     const int a = sim.add(busy(0, 20, Mode::kCap, 1 * kMs));
     const int b = sim.add(busy(1, 30, Mode::kCap, 2 * kMs));
-    const Nanos from = sim.start() + 1 * kS;
-    sim.set_window(from, from + 10 * kS);
-    sim.run_until(from + 10 * kS);
+    sim.run_window(1 * kS, 10 * kS);
     XPU_TS_REPORT("cap 20 + cap 30: %.2f%% / %.2f%%", 100.0 * sim.fraction(a),
                   100.0 * sim.fraction(b));
     CHECK(sim.fraction(a) == Approx(0.20).margin(0.01));
@@ -88,9 +80,7 @@ TEST_CASE("cap: idle time banks at most a short burst", "[timeslice][sim][cap]")
   p.work.off_ns = 2 * kS;
   const int a = sim.add(p);
   // Window = the second "on" phase (starts 3 s after joining).
-  const Nanos from = sim.start() + 3 * kS;
-  sim.set_window(from, from + 1 * kS);
-  sim.run_until(from + 1 * kS);
+  sim.run_window(3 * kS, 1 * kS);
   XPU_TS_REPORT("cap 30 after 2 s idle: %.2f%% in the next second", 100.0 * sim.fraction(a));
   const Tunables t;
   const double bound =

@@ -44,9 +44,7 @@ ShareRun run_shares(const std::vector<std::uint32_t>& shares, Nanos seconds, con
     sim.add(busy(static_cast<std::uint32_t>(i), shares[i], i % 2 == 0 ? 1 * kMs : 2 * kMs));
     total += shares[i];
   }
-  const Nanos from = sim.start() + 1 * kS;
-  sim.set_window(from, from + seconds);
-  sim.run_until(from + seconds);
+  sim.run_window(1 * kS, seconds);
   ShareRun r;
   r.busy = sim.gpu_busy_fraction();
   for (std::size_t i = 0; i < shares.size(); ++i) {
@@ -100,9 +98,7 @@ TEST_CASE("exclusive: cap 30 alone on a time-sliced GPU stays at 30%",
     ProcSpec p = busy(0, 30, kernel, 0.5);
     p.mode = Mode::kCap;
     const int a = sim.add(p);
-    const Nanos from = sim.start() + 1 * kS;
-    sim.set_window(from, from + 10 * kS);
-    sim.run_until(from + 10 * kS);
+    sim.run_window(1 * kS, 10 * kS);
     XPU_TS_REPORT("time-sliced GPU, cap 30%% alone, %lld ms kernels: %.2f%% of the GPU",
                   static_cast<long long>(kernel / kMs), 100.0 * sim.fraction(a));
     CHECK(sim.fraction(a) == Approx(0.30).margin(0.01));
@@ -143,9 +139,7 @@ Latency run_inference(bool with_trainer, Nanos train_kernel, const Tunables& t) 
     l.work.queue_depth = 64;
     lo = sim.add(l);
   }
-  const Nanos from = sim.start() + 1 * kS;
-  sim.set_window(from, from + 10 * kS);
-  sim.run_until(from + 10 * kS);
+  sim.run_window(1 * kS, 10 * kS);
   Latency r;
   r.p50 = percentile(sim.stats(hi).latency, 0.50);
   r.p99 = percentile(sim.stats(hi).latency, 0.99);

@@ -88,9 +88,7 @@ TEST_CASE("liveness: after the holder dies the survivor gets >= 97% of the GPU",
   const int a = sim.add(busy(0, 70, Priority::kHigh));
   const int b = sim.add(busy(1, 30, Priority::kLow));
   sim.kill_at(a, sim.start() + 1 * kS);
-  const Nanos from = sim.start() + 1200 * kMs;
-  sim.set_window(from, from + 2 * kS);
-  sim.run_until(from + 2 * kS);
+  sim.run_window(1200 * kMs, 2 * kS);
   XPU_TS_REPORT("high-priority holder killed: low survivor gets %.2f%%", 100.0 * sim.fraction(b));
   // Its presence lease expires, so the survivor also leaves the low-priority in-flight bound.
   CHECK(sim.fraction(b) >= 0.97);
@@ -103,9 +101,7 @@ TEST_CASE("liveness: a group member dies, its peer keeps the group's slice",
   const int a2 = sim.add(busy(0, 50));
   const int b = sim.add(busy(1, 50));
   sim.kill_at(a1, sim.start() + 1 * kS);
-  const Nanos from = sim.start() + 1500 * kMs;
-  sim.set_window(from, from + 4 * kS);
-  sim.run_until(from + 4 * kS);
+  sim.run_window(1500 * kMs, 4 * kS);
   XPU_TS_REPORT("group member killed: peer %.2f%%, other group %.2f%%", 100.0 * sim.share(a2),
                 100.0 * sim.share(b));
   CHECK(sim.share(a1) == 0.0);

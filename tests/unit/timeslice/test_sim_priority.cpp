@@ -58,9 +58,7 @@ Outcome run(bool with_trainer, Nanos period, std::uint32_t kernels, Nanos kernel
   const int h = sim.add(inference(0, period, kernels, kernel));
   int l = -1;
   if (with_trainer) l = sim.add(training(1, train_kernel));
-  const Nanos from = sim.start() + 1 * kS;
-  sim.set_window(from, from + 10 * kS);
-  sim.run_until(from + 10 * kS);
+  sim.run_window(1 * kS, 10 * kS);
   Outcome o;
   o.p50 = percentile(sim.stats(h).latency, 0.50);
   o.p99 = percentile(sim.stats(h).latency, 0.99);
@@ -127,9 +125,7 @@ TEST_CASE("priority: strict precedence, low gets nothing while high is always bu
   ProcSpec hi = training(0, 1 * kMs, Priority::kHigh);
   const int h = sim.add(hi);
   const int l = sim.add(training(1, 1 * kMs, Priority::kLow));
-  const Nanos from = sim.start() + 1 * kS;
-  sim.set_window(from, from + 3 * kS);
-  sim.run_until(from + 3 * kS);
+  sim.run_window(1 * kS, 3 * kS);
   XPU_TS_REPORT("busy high + busy low: %.2f%% / %.2f%%", 100.0 * sim.fraction(h),
                 100.0 * sim.fraction(l));
   CHECK(sim.fraction(h) >= 0.97);
@@ -147,9 +143,7 @@ TEST_CASE("priority: equal priorities share by weight, the higher class preempts
   const int ia = sim.add(a);
   const int ib = sim.add(b);
   const int il = sim.add(training(2, 1 * kMs, Priority::kLow));
-  const Nanos from = sim.start() + 1 * kS;
-  sim.set_window(from, from + 5 * kS);
-  sim.run_until(from + 5 * kS);
+  sim.run_window(1 * kS, 5 * kS);
   XPU_TS_REPORT("normal 30 / normal 70 / low: %.2f%% / %.2f%% / %.2f%%", 100.0 * sim.fraction(ia),
                 100.0 * sim.fraction(ib), 100.0 * sim.fraction(il));
   CHECK(sim.share(ia) / (sim.share(ia) + sim.share(ib)) == Approx(0.30).margin(0.01));

@@ -56,9 +56,7 @@ TEST_CASE("robustness: a table that is garbage before anyone joins",
   sim.corrupt_at(sim.start() - 1, 4242);
   const int a = sim.add(busy(0, 30));
   const int b = sim.add(busy(1, 70));
-  const Nanos from = sim.start() + 4 * kS;
-  sim.set_window(from, from + 10 * kS);
-  sim.run_until(from + 10 * kS);
+  sim.run_window(4 * kS, 10 * kS);
   XPU_TS_REPORT("garbage from the start: %.2f%% / %.2f%%", 100.0 * sim.share(a),
                 100.0 * sim.share(b));
   CHECK(sim.share(a) == Approx(0.30).margin(0.01));
@@ -73,9 +71,7 @@ TEST_CASE("robustness: 32 processes in 8 groups on one device", "[timeslice][sim
     const std::uint32_t g = i % 8;
     members[g].push_back(sim.add(busy(g, shares[g], (200 + 100 * (i % 5)) * kUs)));
   }
-  const Nanos from = sim.start() + 1 * kS;
-  sim.set_window(from, from + 20 * kS);
-  sim.run_until(from + 20 * kS);
+  sim.run_window(1 * kS, 20 * kS);
   for (std::uint32_t g = 0; g < 8; ++g) {
     double got = 0;
     for (const int p : members[g]) got += sim.share(p);
@@ -92,9 +88,7 @@ TEST_CASE("robustness: 32 groups of one process each", "[timeslice][sim][robustn
   for (std::uint32_t i = 0; i < 32; ++i) procs.push_back(sim.add(busy(i, 1 + (i % 4))));
   double weights = 0;
   for (std::uint32_t i = 0; i < 32; ++i) weights += 1 + (i % 4);
-  const Nanos from = sim.start() + 1 * kS;
-  sim.set_window(from, from + 20 * kS);
-  sim.run_until(from + 20 * kS);
+  sim.run_window(1 * kS, 20 * kS);
   double worst = 0;
   for (std::uint32_t i = 0; i < 32; ++i) {
     const double want = (1 + (i % 4)) / weights;
@@ -166,9 +160,7 @@ TEST_CASE("robustness: sloppy timers (sleeps overshoot by 200 us) keep shares an
   pa.sleep_overshoot_ns = pb.sleep_overshoot_ns = 200 * kUs;
   const int a = sim.add(pa);
   const int b = sim.add(pb);
-  const Nanos from = sim.start() + 1 * kS;
-  sim.set_window(from, from + 10 * kS);
-  sim.run_until(from + 10 * kS);
+  sim.run_window(1 * kS, 10 * kS);
   XPU_TS_REPORT("200 us timer slack: %.2f%% / %.2f%%, efficiency %.2f%%", 100.0 * sim.share(a),
                 100.0 * sim.share(b), 100.0 * sim.gpu_busy_fraction());
   CHECK(sim.share(a) == Approx(0.30).margin(0.01));

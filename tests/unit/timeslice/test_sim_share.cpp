@@ -27,9 +27,7 @@ void check_shares(const std::vector<std::uint32_t>& shares, Nanos kernel, Nanos 
                  kernel * static_cast<Nanos>(i + 1) / 2 + kernel / 2));
     total += shares[i];
   }
-  const Nanos from = sim.start() + 1 * kS;
-  sim.set_window(from, from + seconds);
-  sim.run_until(from + seconds);
+  sim.run_window(1 * kS, seconds);
   for (std::size_t i = 0; i < shares.size(); ++i) {
     const double want = static_cast<double>(shares[i]) / total;
     const double got = sim.share(static_cast<int>(i));
@@ -68,9 +66,7 @@ TEST_CASE("share: a lone busy process gets the whole GPU and records no events",
           "[timeslice][sim][share]") {
   Simulation sim;
   const int a = sim.add(busy(0, 30));
-  const Nanos from = sim.start() + 1 * kS;
-  sim.set_window(from, from + 5 * kS);
-  sim.run_until(from + 5 * kS);
+  sim.run_window(1 * kS, 5 * kS);
   XPU_TS_REPORT("lone: %.2f%% of the GPU, %llu of %llu launches tracked", 100.0 * sim.fraction(a),
                 static_cast<unsigned long long>(sim.stats(a).tracked),
                 static_cast<unsigned long long>(sim.stats(a).launches));
@@ -85,9 +81,7 @@ TEST_CASE("share: work conservation when the other process is idle", "[timeslice
   ProcSpec idle = busy(1, 70);
   idle.work.kind = WorkKind::kIdle;
   sim.add(idle);
-  const Nanos from = sim.start() + 1 * kS;
-  sim.set_window(from, from + 5 * kS);
-  sim.run_until(from + 5 * kS);
+  sim.run_window(1 * kS, 5 * kS);
   XPU_TS_REPORT("30%% busy + 70%% idle: busy one gets %.2f%%", 100.0 * sim.fraction(a));
   CHECK(sim.fraction(a) >= 0.97);
 }
@@ -100,9 +94,7 @@ TEST_CASE("share: bursty neighbour, busy process fills its gaps", "[timeslice][s
   bursty.work.on_ns = 200 * kMs;
   bursty.work.off_ns = 300 * kMs;
   const int b = sim.add(bursty);
-  const Nanos from = sim.start() + 1 * kS;
-  sim.set_window(from, from + 10 * kS);
-  sim.run_until(from + 10 * kS);
+  sim.run_window(1 * kS, 10 * kS);
   // b has work 40% of the time; while it does it is entitled to 70% of the GPU: 28% overall.
   XPU_TS_REPORT("30%% busy + 70%% bursty(40%% on): %.2f%% / %.2f%%, efficiency %.2f%%",
                 100.0 * sim.fraction(a), 100.0 * sim.fraction(b), 100.0 * sim.gpu_busy_fraction());
@@ -117,9 +109,7 @@ TEST_CASE("share: a process that joins late is not owed the time it was absent",
   ProcSpec late = busy(1, 50);
   late.join_at = 3 * kS;
   const int b = sim.add(late);
-  const Nanos from = sim.start() + 4 * kS;
-  sim.set_window(from, from + 4 * kS);
-  sim.run_until(from + 4 * kS);
+  sim.run_window(4 * kS, 4 * kS);
   XPU_TS_REPORT("late joiner: %.2f%% / %.2f%%", 100.0 * sim.share(a), 100.0 * sim.share(b));
   CHECK(sim.share(b) == Approx(0.5).margin(0.01));
 }
@@ -129,9 +119,7 @@ TEST_CASE("share: members of one group share its entitlement", "[timeslice][sim]
   const int a1 = sim.add(busy(0, 30));
   const int a2 = sim.add(busy(0, 30));
   const int b = sim.add(busy(1, 70));
-  const Nanos from = sim.start() + 1 * kS;
-  sim.set_window(from, from + 10 * kS);
-  sim.run_until(from + 10 * kS);
+  sim.run_window(1 * kS, 10 * kS);
   XPU_TS_REPORT("group of two at 30%% + 70%%: %.2f%% + %.2f%% / %.2f%%", 100.0 * sim.share(a1),
                 100.0 * sim.share(a2), 100.0 * sim.share(b));
   CHECK(sim.share(a1) + sim.share(a2) == Approx(0.30).margin(0.01));
