@@ -7,6 +7,9 @@
 # Scenarios (COMPUTE_ONLY picks a subset; solo is needed by every compute_loop ratio):
 #   gate      driver_microbench without vs with the shim (xpu-run --compute 100: the gate is on
 #             but uncontended), 3 pairs alternated; launch within +2 % (judged in-process)
+#   gate_high driver_microbench in-process (hook vs libcuda's real function) under --priority high
+#             while an idle --priority low compute_loop is joined: the launch path of the highest
+#             class beside lower ones (virtual queue, sampled probes), 3 runs; INFO
 #   (calibration, before the first compute_loop scenario: `compute_loop --calibrate` once, alone,
 #             finds the iteration count for which one kernel takes COMPUTE_KERNEL_US; every
 #             compute_loop process below runs that identical fixed-work kernel)
@@ -236,6 +239,30 @@ if selected gate && begin gate 25; then
     done
   fi
   say "scenario gate done"
+fi
+
+# --- gate_high: launch cost of the highest class beside a joined, idle lower one ------------------
+# The low process launches its warm-up kernels (so it is joined: its watcher keeps its presence
+# lease) and then waits for the go file; the high one runs the in-process comparison meanwhile.
+# Published afterwards, the low process runs a 0.2 s window and exits.
+if selected gate_high && begin gate_high 25; then
+  if [[ -z $micro ]]; then
+    echo "RESULT scenario=gate_high error=driver_microbench_missing" >>"$raw"
+  else
+    shim_prefix --priority low
+    proc "name=idle_low shim=1 priority=low" "${SP[@]}" "$loop" --iters 100 --warmup 0 --window 0.2 --tail 0
+    wait_ready 30
+    shim_prefix --priority high
+    for i in 1 2 3; do
+      o=$(timeout -k 5 60 "${SP[@]}" "$micro" --ops inproc --launches 100000 2>&1 </dev/null)
+      rc=$?
+      echo "--- gate_high run $i (exit $rc)"
+      grep -v '^RESULT ' <<<"$o" | tail -n 5
+      sed -n "s/^RESULT /RESULT scenario=gate_high kind=micro mode=high run=$i rc=$rc /p" <<<"$o" | tee -a "$raw"
+    done
+    publish
+    end_scenario
+  fi
 fi
 
 # --- calibration: one fixed-work kernel for every compute_loop process ----------------------------
