@@ -183,7 +183,9 @@ bool Arbiter::fast_go() noexcept {
     fast_left_.store(0, kRelaxed);
     return false;
   }
-  fast_left_.store(left - 1, kRelaxed);  // racy between threads on purpose: a bound, not a count
+  // Racy between threads on purpose: a bound and an estimate, not exact counts.
+  fast_left_.store(left - 1, kRelaxed);
+  fast_taken_.store(fast_taken_.load(kRelaxed) + 1, kRelaxed);
   return true;
 }
 
@@ -192,7 +194,7 @@ void Arbiter::arm_fast_path(Nanos now, std::uint64_t word, std::uint64_t signatu
   // launch rate, so the busy lease (renewed only on the full path) never lapses while we launch.
   const Nanos last = fast_armed_at_.exchange(now, kRelaxed);
   const std::int64_t since =
-      fast_launches_.load(kRelaxed) - std::max<std::int64_t>(fast_left_.load(kRelaxed), 0) + 1;
+      fast_taken_.exchange(0, kRelaxed) + 1;  // launches since the last arming
   std::int64_t budget = 0;
   if (last > 0 && now > last) {
     const Nanos interval = std::max<Nanos>((now - last) / since, 1);
@@ -201,7 +203,6 @@ void Arbiter::arm_fast_path(Nanos now, std::uint64_t word, std::uint64_t signatu
   fast_word_.store(word, kRelaxed);
   fast_signature_.store(signature, kRelaxed);
   fast_left_.store(budget, kRelaxed);
-  fast_launches_.store(budget, kRelaxed);
 }
 
 Decision Arbiter::before_launch(Nanos now) noexcept {
@@ -292,19 +293,42 @@ Decision Arbiter::go_above_lower(Nanos now) noexcept {
   // probe) per probe_period, learns the GPU time of a launch from those, and keeps a virtual
   // queue: the estimated end of the work it has queued. Its busy lease covers that queue plus the
   // idle grace, so lower processes stay off the GPU until a burst of long kernels has really run.
-  const Nanos tail = std::max(queue_end_.load(kRelaxed), now) + avg_launch_ns_.load(kRelaxed);
+  // The queue never reaches further than the in-flight lease, and each probe's completion
+  // re-anchors it (on_complete): an estimate learned while the GPU was contended (a probe that
+  // waited out another context's time-slice) must not hold lower processes off for long.
+  // This launch and the fast-path launches since the last decision (fast_go) join the queue.
+  const std::int64_t launches = fast_taken_.load(kRelaxed) + 1;
+  const Nanos work = launches * avg_launch_ns_.load(kRelaxed);
+  const Nanos tail =
+      std::min(std::max(queue_end_.load(kRelaxed), now) + work, now + t_.inflight_lease_ns);
   queue_end_.store(tail, kRelaxed);
-  refresh_busy(now, std::min(tail, now + t_.inflight_lease_ns) + t_.idle_grace_ns);
+  since_probe_.store(since_probe_.load(kRelaxed) + launches, kRelaxed);
+  refresh_busy(now, tail + t_.idle_grace_ns);
   if (now >= next_probe_.load(kRelaxed) && inflight_.load(kRelaxed) == 0) {
     next_probe_.store(now + t_.probe_period_ns, kRelaxed);
     // A probe only measures: it must not make us look busy (or draining) until it is reported.
     probing_.store(true, kRelaxed);
+    since_probe_.store(0, kRelaxed);
+    fast_taken_.store(0, kRelaxed);  // counted above; no fast path is armed after a probe
     return go(true);
   }
   // For status only: untracked launches count at the learned average (vtime is not charged; no
   // one of this class competes).
-  record_slot_time(now, static_cast<std::uint64_t>(avg_launch_ns_.load(kRelaxed)));
-  return go(false);
+  record_slot_time(now, static_cast<std::uint64_t>(work));
+  Decision d = go(false);
+  d.fast_ok = true;  // the next launches change nothing above but the queue: counted next time
+  return d;
+}
+
+void Arbiter::anchor_queue(Nanos now) noexcept {
+  // A probe was reported done at `now`: the work launched before it on its stream has run, so
+  // what may still be queued is at most the launches made since. (Other streams' work is covered
+  // by the estimate only; a later probe re-anchors again.)
+  const Nanos bound = now + since_probe_.load(kRelaxed) * avg_launch_ns_.load(kRelaxed);
+  if (queue_end_.load(kRelaxed) <= bound) return;
+  queue_end_.store(bound, kRelaxed);
+  const MemberConfig cfg = config();
+  if (cfg.present) shorten_busy(cfg.group, bound + t_.idle_grace_ns);
 }
 
 Decision Arbiter::acquire(Nanos now, const MemberConfig& cfg, std::uint64_t word) noexcept {
@@ -550,7 +574,10 @@ void Arbiter::on_complete(Nanos now, std::uint32_t launches, std::uint64_t gpu_n
   const MemberConfig cfg = config();
   if (!cfg.present) return;
   if (gpu_ns > 0) charge(now, cfg, gpu_ns);
-  if (left == 0 && probing_.exchange(false, kRelaxed)) return;  // a probe: it claimed no lease
+  if (left == 0 && probing_.exchange(false, kRelaxed)) {  // a probe: it claimed no lease
+    anchor_queue(now);
+    return;
+  }
   if (left == 0) {
     shorten_busy(cfg.group, now + t_.idle_grace_ns);
     release_inflight(cfg.group, now);

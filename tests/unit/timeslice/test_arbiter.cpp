@@ -576,5 +576,84 @@ TEST_CASE(
   CHECK(d.track);
 }
 
+// lo (low) and hi (high) joined; hi's first launch, a probe, measured `probe_gpu_ns`.
+void probe_once(Fixture& f, Arbiter& hi, Nanos probe_gpu_ns) {
+  const Decision d = hi.before_launch(f.now());
+  REQUIRE(d.go());
+  REQUIRE(d.track);
+  hi.on_launch(f.now());
+  hi.on_complete(f.now(), 1, static_cast<std::uint64_t>(probe_gpu_ns));
+}
+
+TEST_CASE("arbiter: the highest class's queue estimate is capped and re-anchored by each probe",
+          "[timeslice][arbiter][priority]") {
+  Fixture f;
+  auto lo = f.joined(1, 1, 100, Mode::kShare, Priority::kLow);
+  auto hi = f.joined(0, 0, 100, Mode::kShare, Priority::kHigh);
+  // A probe that waited out another context's time-slice: 50 ms for one launch. The estimate
+  // jumps to ~12.6 ms per launch, and 100 launches would "queue" over a second of work ...
+  probe_once(f, *hi, 50'000'000);
+  for (int i = 0; i < 100; ++i) REQUIRE(hi->before_launch(f.now()).go());
+  // ... but the lease reaches no further than the in-flight lease (plus the grace).
+  const Nanos busy = f.table->groups[0].busy_until_ns.load();
+  CHECK(busy == f.now() + f.t.inflight_lease_ns + f.t.idle_grace_ns);
+  CHECK_FALSE(lo->before_launch(f.now()).go());
+  f.clock.set(busy + 1);
+  CHECK(lo->before_launch(f.now()).go());
+
+  // A plausible estimate (400 us per launch), 30 launches: a 12 ms queue holds lo off.
+  Fixture g;
+  auto lo2 = g.joined(1, 1, 100, Mode::kShare, Priority::kLow);
+  auto hi2 = g.joined(0, 0, 100, Mode::kShare, Priority::kHigh);
+  probe_once(g, *hi2, 1'000'000);
+  REQUIRE(hi2->estimated_launch_ns() == 400'000);
+  for (int i = 0; i < 30; ++i) REQUIRE(hi2->before_launch(g.now()).go());
+  // (The lease is rewritten once it lags by a quarter of its length: at least 3/4 of 12 ms.)
+  CHECK(g.table->groups[0].busy_until_ns.load() >= g.now() + 30 * 400'000 * 3 / 4);
+  CHECK_FALSE(lo2->before_launch(g.now()).go());
+  // The next probe (after the probe period) completes at once: the queue had really drained, so
+  // the lease is pulled in to the grace, and lo goes right after it instead of ~7 ms later.
+  g.clock.advance(g.t.probe_period_ns);
+  const Decision d = hi2->before_launch(g.now());
+  REQUIRE(d.track);
+  hi2->on_launch(g.now());
+  g.clock.advance(20'000);
+  hi2->on_complete(g.now(), 1, 20'000);
+  CHECK(g.table->groups[0].busy_until_ns.load() == g.now() + g.t.idle_grace_ns);
+  CHECK_FALSE(lo2->before_launch(g.now()).go());
+  g.clock.advance(g.t.idle_grace_ns + 1);
+  CHECK(lo2->before_launch(g.now()).go());
+}
+
+TEST_CASE("arbiter: the highest class beside lower ones takes the fast path between decisions",
+          "[timeslice][arbiter][priority][fast]") {
+  Fixture f;
+  auto lo = f.joined(1, 1, 100, Mode::kShare, Priority::kLow);
+  auto hi = f.joined(0, 0, 100, Mode::kShare, Priority::kHigh);
+  probe_once(f, *hi, 1'000'000);  // 400 us per launch from now on
+  const Nanos per_launch = hi->estimated_launch_ns();
+  // Launch every 10 us: the second untracked decision arms the fast path at that rate.
+  for (int i = 0; i < 2; ++i) {
+    const Decision d = hi->before_launch(f.now());
+    REQUIRE(d.go());
+    CHECK_FALSE(d.track);
+    f.clock.advance(10'000);
+  }
+  const auto budget = f.t.idle_grace_ns / 2 / 10'000;
+  int fast = 0;
+  for (; hi->fast_go(); ++fast) f.clock.advance(10'000);
+  CHECK(fast == budget);
+  // The launches the fast path let through join the virtual queue at the next decision: 3 + 25
+  // launches of 400 us from the first one, within the in-flight lease.
+  const Nanos before = f.table->groups[0].busy_until_ns.load();
+  REQUIRE(hi->before_launch(f.now()).go());
+  const Nanos after = f.table->groups[0].busy_until_ns.load();
+  CHECK(after - before == (budget + 1) * per_launch);
+  // A lower process's demand ends the fast path at once.
+  REQUIRE(hi->before_launch(f.now()).go());  // re-arms
+  CHECK_FALSE(lo->before_launch(f.now()).go());
+  CHECK_FALSE(hi->fast_go());
+}
+
 }  // namespace
 }  // namespace xpu::timeslice::test

@@ -68,8 +68,10 @@ class Arbiter {
   /// Before each launch. Fast path (holder inside its slice, or lone process): a few atomic loads.
   Decision before_launch(Nanos now) noexcept;
   /// Cheaper still, without a clock: true when the last before_launch said "go, untracked" to a
-  /// share-mode holder and no shared word it depended on has changed since, for a bounded number
-  /// of launches. Then launch untracked; otherwise call before_launch.
+  /// share-mode holder (alone, or the highest class beside lower ones, probe not due) and no
+  /// shared word it depended on has changed since, for a bounded number of launches (about half
+  /// the idle grace at the recent launch rate). Then launch untracked; otherwise call
+  /// before_launch.
   bool fast_go() noexcept;
   /// After a tracked launch was submitted (`launches` launches, usually 1).
   void on_launch(Nanos now, std::uint32_t launches = 1) noexcept;
@@ -99,6 +101,7 @@ class Arbiter {
   bool drain_pending(Nanos now, const MemberConfig& cfg, std::uint64_t word) noexcept;
   bool drain_awaited(Nanos now, const MemberConfig& cfg, std::uint64_t word) const noexcept;
   Decision go_above_lower(Nanos now) noexcept;
+  void anchor_queue(Nanos now) noexcept;
   Decision acquire(Nanos now, const MemberConfig& cfg, std::uint64_t word) noexcept;
   Decision wait_for_holder(Nanos now, const MemberConfig& cfg, std::uint64_t word) const noexcept;
   Decision cap_wait(Nanos now, const MemberConfig& cfg, Nanos ready) noexcept;
@@ -146,16 +149,18 @@ class Arbiter {
   // to wait for): later launches of that slice skip the check.
   std::atomic<std::uint64_t> drain_clear_word_{0};
   // The clock-free fast path (fast_go): the holder word and signals it was armed with, launches
-  // left, when it was armed and how many launches the previous arming allowed.
+  // left, when it was armed, and launches it let through since (the launch rate; go_above_lower
+  // adds them to its queue).
   std::atomic<std::uint64_t> fast_word_{0};
   std::atomic<std::uint64_t> fast_signature_{0};
   std::atomic<std::int64_t> fast_left_{0};
   std::atomic<Nanos> fast_armed_at_{0};
-  std::atomic<std::int64_t> fast_launches_{0};
-  // Untracked highest class beside lower ones (go_above_lower): next sampled launch, and the
-  // estimated end of the work queued by untracked launches.
+  std::atomic<std::int64_t> fast_taken_{0};
+  // Untracked highest class beside lower ones (go_above_lower): next sampled launch, the
+  // estimated end of the work queued by untracked launches, and launches since the last probe.
   std::atomic<Nanos> next_probe_{0};
   std::atomic<Nanos> queue_end_{0};
+  std::atomic<std::int64_t> since_probe_{0};
   std::atomic<bool> probing_{false};  // the tracked launch in flight is a probe (claims no lease)
 };
 
