@@ -61,8 +61,8 @@ rate=${COMPUTE_RATE:-100}
 iters=${COMPUTE_ITERS:-}
 [[ -z $iters || $iters =~ ^[1-9][0-9]*$ ]] || { echo "COMPUTE_ITERS='$iters' is not a positive integer" >&2; exit 2; }
 # XPU_SCHED_TUNABLES variants of the priority scenario: none by default (the time goes to rounds).
-# The last sweep tried, around the defaults (idle_grace 500us, low_inflight 250us), was
-# "low_inflight=150us idle_grace=250us low_inflight=150us,idle_grace=250us".
+# The last sweep (run 7, then defaults idle_grace 500us, low_inflight 250us) was
+# "low_inflight=100us low_inflight=100us,idle_grace=250us"; low_inflight is 100us since.
 variants=${COMPUTE_PRIO_VARIANTS:-}
 budget=${COMPUTE_BUDGET_S:-290}
 only=${COMPUTE_ONLY:-}

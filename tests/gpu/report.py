@@ -118,8 +118,10 @@ def summary_md(meta, cases, out_dir=None):
     totals = {s: sum(c["status"] == s for c in cases) for s in ("PASS", "FAIL", "SKIP")}
     out = ["# xpushim real-GPU acceptance and benchmarks", ""]
     out += ["| | |", "|---|---|"]
+    # source_digest names the tree that ran (tests/gpu/source_digest.sh); "commit" is read from the
+    # copy's .git, which the device machine may not have refreshed.
     for key in ("date", "card", "memory_total", "driver", "cuda_driver", "nvcc", "host", "commit",
-                "observer"):
+                "source_digest", "observer"):
         if key in meta:
             out.append(f"| {key} | {cell(meta[key])} |")
     for name, ver in sorted(versions(cases).items()):

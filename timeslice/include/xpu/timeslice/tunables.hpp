@@ -34,7 +34,7 @@ struct Tunables {
 
   // In-flight bounds (estimated GPU time of tracked launches not yet completed).
   Nanos contended_inflight_ns = 4'000'000;  // holder while someone of >= priority waits
-  Nanos low_inflight_ns = 250'000;          // while a higher-priority process is joined
+  Nanos low_inflight_ns = 100'000;          // while a higher-priority process is joined
   std::uint32_t max_inflight_launches = 1024;
   Nanos default_launch_ns = 200'000;         // GPU time per launch until measured
   Nanos inflight_stuck_ns = 10'000'000'000;  // no completion for this long: forget the count
