@@ -220,6 +220,23 @@ span=$(awk -v a="$warm" -v b="$win" -v c="$tail_s" 'BEGIN { printf "%d", a + b +
 ptmo=$((span + 60))
 est=$((span + 4))
 
+# micro_run SCENARIO MODE RUN [PREFIX...] -- MICROBENCH-ARGS...: one driver_microbench run under
+# PREFIX (empty: no shim); prints its tail and appends its RESULT lines, tagged, to the raw file.
+micro_run() {
+  local scen=$1 mode=$2 i=$3 pre=() o rc
+  shift 3
+  while [[ $1 != -- ]]; do
+    pre+=("$1")
+    shift
+  done
+  shift
+  o=$(timeout -k 5 60 "${pre[@]}" "$micro" "$@" 2>&1 </dev/null)
+  rc=$?
+  echo "--- $scen run $i $mode (exit $rc)"
+  grep -v '^RESULT ' <<<"$o" | tail -n 5
+  sed -n "s/^RESULT /RESULT scenario=$scen kind=micro mode=$mode run=$i rc=$rc /p" <<<"$o" | tee -a "$raw"
+}
+
 # --- gate: launch cost with the gate on but uncontended -------------------------------------------
 if selected gate && begin gate 25; then
   if [[ -z $micro ]]; then
@@ -229,12 +246,8 @@ if selected gate && begin gate 25; then
     for i in 1 2 3; do
       for mode in base shim; do
         if [[ $mode == base ]]; then pre=(); else pre=("${SP[@]}"); fi
-        o=$(timeout -k 5 60 "${pre[@]}" "$micro" --ops launch,launch_rt,inproc --launches 100000 \
-          --pairs 100 --infos 1000 2>&1 </dev/null)
-        rc=$?
-        echo "--- gate run $i $mode (exit $rc)"
-        grep -v '^RESULT ' <<<"$o" | tail -n 5
-        sed -n "s/^RESULT /RESULT scenario=gate kind=micro mode=$mode run=$i rc=$rc /p" <<<"$o" | tee -a "$raw"
+        micro_run gate "$mode" "$i" "${pre[@]}" -- --ops launch,launch_rt,inproc --launches 100000 \
+          --pairs 100 --infos 1000
       done
     done
   fi
@@ -254,11 +267,7 @@ if selected gate_high && begin gate_high 25; then
     wait_ready 30
     shim_prefix --priority high
     for i in 1 2 3; do
-      o=$(timeout -k 5 60 "${SP[@]}" "$micro" --ops inproc --launches 100000 2>&1 </dev/null)
-      rc=$?
-      echo "--- gate_high run $i (exit $rc)"
-      grep -v '^RESULT ' <<<"$o" | tail -n 5
-      sed -n "s/^RESULT /RESULT scenario=gate_high kind=micro mode=high run=$i rc=$rc /p" <<<"$o" | tee -a "$raw"
+      micro_run gate_high high "$i" "${SP[@]}" -- --ops inproc --launches 100000
     done
     publish
     end_scenario
