@@ -199,7 +199,10 @@ TEST_CASE("shares.four_10_20_30_40", "[compute]") {
 }
 
 TEST_CASE("shares.threads_streams_30_70", "[compute]") {
-  // Each process launches from 4 threads, each on its own stream.
+  // Each process launches from 4 threads, each on its own stream. Their launches race (a thread
+  // preempted between its launch and its completion record while another launches), which tests
+  // how the completion tracker charges concurrent launches: chaining one on a launch not yet
+  // recorded once charged whole slices of the other process (26.5-30.6 % over 30 runs).
   check_shares("shares.threads_streams_30_70", {30, 70}, {"threads=4", "depth=4"}, 0.02, 3000);
 }
 

@@ -43,7 +43,7 @@ void CompletionTracker::give_back(const Record& r) noexcept {
   }
 }
 
-bool CompletionTracker::prepare(CUstream stream, bool from_idle) noexcept {
+bool CompletionTracker::prepare(CUstream stream) noexcept {
   DriverApi& d = driver_api();
   pending_ = Record{};
   if (!d.events_usable) return false;
@@ -54,7 +54,8 @@ bool CompletionTracker::prepare(CUstream stream, bool from_idle) noexcept {
   pending_.ctx = ctx;
   pending_.post = take_event(ctx);
   if (pending_.post == nullptr) return false;
-  if (from_idle) {
+  // Nothing queued that will be polled ahead of this launch: measure it from its own pre-event.
+  if (size_ == 0) {
     pending_.pre = take_event(ctx);
     if (pending_.pre != nullptr && d.event_record(pending_.pre, stream) != CUDA_SUCCESS) {
       d.event_destroy(pending_.pre);  // possibly stale (its context was destroyed): drop it
@@ -99,8 +100,12 @@ std::uint64_t CompletionTracker::measure(const Record& r, bool* newest) noexcept
   if (have_last) *newest = since_last_ms >= 0.0F;
   if (r.pre != nullptr) {
     float ms = 0.0F;
-    if (driver_api().event_elapsed(&ms, r.pre, r.post) == CUDA_SUCCESS)
+    if (driver_api().event_elapsed(&ms, r.pre, r.post) == CUDA_SUCCESS) {
+      // From the later of the two: what ran between the pre-event and the latest completion
+      // (launches of other threads queued ahead of this one) was charged to those already.
+      if (have_last) ms = std::min(ms, since_last_ms);
       return ms > 0.0F ? to_ns(ms) : 0;
+    }
   }
   if (have_last && since_last_ms > 0.0F) return to_ns(since_last_ms);
   return 0;

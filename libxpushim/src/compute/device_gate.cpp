@@ -77,7 +77,7 @@ Ticket DeviceGate::before(CUstream stream) noexcept {
   // Report what finished first (one event query while work is queued), so that "from idle" is
   // true whenever the GPU ran out of our work: the idle gap must not be charged to this launch.
   report(timeslice::monotonic_now_ns());
-  t.tracked = tracker_.prepare(stream, arbiter_.inflight_launches() == 0);
+  t.tracked = tracker_.prepare(stream);
   return t;
 }
 
