@@ -97,11 +97,15 @@ struct Probe {
   Result result;
   int code = -1;
 
+  // `wrapper`: a command that runs the probe (e.g. in other namespaces); empty: run it directly.
   Probe(std::string label, const Node& node, const std::string& path, const std::string& mode,
-        const std::vector<std::string>& opts, const EnvMap& extra)
+        const std::vector<std::string>& opts, const EnvMap& extra,
+        const std::vector<std::string>& wrapper = {})
       : name(std::move(label)) {
-    std::vector<std::string> argv = {
-        path == "direct" ? XPU_TEST_COMPUTE_PROBE_DIRECT : XPU_TEST_COMPUTE_PROBE, path, mode};
+    std::vector<std::string> argv = wrapper;
+    argv.insert(
+        argv.end(),
+        {path == "direct" ? XPU_TEST_COMPUTE_PROBE_DIRECT : XPU_TEST_COMPUTE_PROBE, path, mode});
     argv.insert(argv.end(), opts.begin(), opts.end());
     proc = std::make_unique<ChildProcess>(argv, node.env(extra));
   }
@@ -303,22 +307,48 @@ double rate(const std::vector<SampleRow>& rows, Nanos from, Nanos to) {
   return (b->own - a->own) / static_cast<double>(b->t - a->t);
 }
 
+// A container's view: the probe in new user and PID namespaces (it is pid 1 there and sees itself
+// as root), sharing the node segment and the simulated device through /dev/shm like containers
+// with a shared IPC mount. unshare's --kill-child passes a SIGKILL of unshare on to the probe.
+// Empty where unprivileged namespaces are not allowed (some CI sandboxes).
+std::vector<std::string> pid_namespace_wrapper() {
+  const char* unshare = ::access("/usr/bin/unshare", X_OK) == 0 ? "/usr/bin/unshare"
+                        : ::access("/bin/unshare", X_OK) == 0   ? "/bin/unshare"
+                                                                : nullptr;
+  if (unshare == nullptr) return {};
+  std::vector<std::string> w = {unshare, "--user", "--map-root-user", "--pid", "--kill-child"};
+  std::vector<std::string> check = w;
+  check.insert(check.end(), {"/bin/sh", "-c", "test $$ = 1"});  // pid 1: a new PID namespace
+  ChildProcess probe(check, current_environment());
+  return probe.wait(10s) == 0 ? w : std::vector<std::string>{};
+}
+
 }  // namespace
 
 TEST_CASE("sigkill.survivor_takes_over", "[compute][sigkill]") {
   // Two busy processes at 50/50 on each of four devices; one is SIGKILLed: at a random instant
   // (twice), right after one of its launches went through (it holds the device with work queued),
   // and at a random instant while it launches from 4 threads. The survivor must have >= 90% of
-  // the device within 1 s after the kill, keep it, and finish on time.
+  // the device within 1 s after the kill, keep it, and finish on time. One more victim, where the
+  // system allows it, runs in its own user and PID namespaces (a container) and is killed from
+  // outside: liveness must not depend on pids.
   struct Scenario {
     std::string name;
     bool self_kill;
     unsigned threads;
+    std::vector<std::string> wrapper;
   };
-  const std::vector<Scenario> scenarios = {{"external_random_1", false, 1},
-                                           {"external_random_2", false, 1},
-                                           {"self_after_launch", true, 1},
-                                           {"external_4_threads", false, 4}};
+  std::vector<Scenario> scenarios = {{"external_random_1", false, 1, {}},
+                                     {"external_random_2", false, 1, {}},
+                                     {"self_after_launch", true, 1, {}},
+                                     {"external_4_threads", false, 4, {}}};
+  if (auto ns = pid_namespace_wrapper(); !ns.empty()) {
+    scenarios.push_back({"external_pid_namespace", false, 1, ns});
+  } else {
+    WARN(
+        "sigkill.external_pid_namespace not run: unprivileged user and PID namespaces are not "
+        "available here (unshare --user --map-root-user --pid failed)");
+  }
   std::mt19937 rng(std::random_device{}());
   std::uniform_int_distribution<unsigned> kill_ms(400, 1200);
   constexpr Nanos kAfterKill = 1500;  // the survivor runs this long after the latest kill
@@ -333,7 +363,7 @@ TEST_CASE("sigkill.survivor_takes_over", "[compute][sigkill]") {
     std::vector<std::string> vopts = {"threads=" + std::to_string(s.threads)};
     if (s.self_kill) vopts.push_back("die_ms=" + std::to_string(at_ms.back()));
     victims.push_back(std::make_unique<Probe>(s.name + "/victim", *nodes.back(), "gpa", "busy",
-                                              timing(start, 0, 10000, vopts), half));
+                                              timing(start, 0, 10000, vopts), half, s.wrapper));
     survivors.push_back(std::make_unique<Probe>(
         s.name + "/survivor", *nodes.back(), "gpa", "busy",
         timing(start, 0, at_ms.back() + kAfterKill, {"sample_ms=50"}), half));
