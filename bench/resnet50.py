@@ -11,7 +11,8 @@ synthetic data, channels-last, TF32 on.
     resnet50.py infer --rate 100 ...
         batch-1 inference on an open-loop schedule of --rate requests/s (a late request does not
         delay the next one); latency = completion - scheduled time; RESULT per window: p50/p99/max
-        (ms), achieved rate, late requests
+        (ms), achieved rate, late requests; with --latency-out FILE, also every request's latency
+        (a "LATENCY window=W tag=TAG ms=..." line per window, appended)
 
 Timeline (shared with compute_loop): import, model, warm-up -> touch --ready-file -> wait for the
 start instant S (the first number written into --go-file, a CLOCK_REALTIME epoch; without one
@@ -240,6 +241,11 @@ def infer(torch, model, a, start, windows):
               f"measured_s={m1 - m0:.2f} rate={a.rate:.1f} achieved_per_s={len(lat) / (m1 - m0):.1f} "
               f"late={late} p50_ms={statistics.median(sl) if sl else 0:.3f} p99_ms={pct(sl, 0.99):.3f} "
               f"max_ms={sl[-1] if sl else 0:.3f} amp={int(a.amp)} start={s:.3f}", flush=True)
+        if a.latency_out:
+            # Every request's latency, so that percentiles can be taken over all rounds' requests
+            # together (one window's p99 is only its ~6th worst request).
+            with open(a.latency_out, "a", encoding="utf-8") as f:
+                f.write(f"LATENCY window={w} tag={tag or '-'} ms={','.join(f'{v:.3f}' for v in lat)}\n")
     return 0
 
 
@@ -259,6 +265,8 @@ def main():
     ap.add_argument("--go-file", default="")
     ap.add_argument("--go-timeout", type=float, default=120.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--latency-out", default="",
+                    help="infer: append each window's request latencies (ms) to this file")
     a = ap.parse_args()
     try:
         windows = parse_windows(a.windows) if a.windows else [(0.0, a.seconds, None)]

@@ -77,6 +77,10 @@ mkdir -p "$out"
 work=$(mktemp -d /tmp/xpugpu-compute.XXXXXX)
 raw=$work/raw.txt
 : >"$raw"
+# Every inference request's latency in the priority scenario (resnet50.py --latency-out), a file
+# per process: aggregate.py pools them over the rounds. Cleared so that runs do not mix.
+lat_dir=$out/priority_latency
+rm -rf "$lat_dir"
 t_start=$(date +%s)
 # shellcheck disable=SC2064  # expand now: the path is fixed
 trap "rm -rf '$work'" EXIT
@@ -85,7 +89,7 @@ trap "rm -rf '$work'" EXIT
 aggregate() {
   cp "$raw" "$out/compute_raw.txt"
   # shellcheck disable=SC2086  # word splitting of the extra options is intended
-  "$py" "$here/aggregate.py" --compute "$raw" --out "$out" ${COMPUTE_AGGREGATE_ARGS:-}
+  "$py" "$here/aggregate.py" --compute "$raw" --out "$out" --latency-dir "$lat_dir" ${COMPUTE_AGGREGATE_ARGS:-}
 }
 # Cut short (the suite's timeout, Ctrl-C): still report what was measured. The priority scenario's
 # processes (they live for minutes) are stopped and the windows they finished are kept.
@@ -546,11 +550,13 @@ if selected priority && begin priority "$(need_s "$nv" "$r_fit")"; then
     "phases=$(IFS=,; echo "${phases[*]}") variants=$nv" >>"$raw"
   ptmo=$((total_s + 150))
   prio_args=(--settle "$prio_settle")
-  proc "name=infer_noshim shim=0" "${rn[@]}" infer --rate "$rate" "${prio_args[@]}" --windows "${wins[infer_noshim]}"
+  mkdir -p "$lat_dir"
+  proc "name=infer_noshim shim=0" "${rn[@]}" infer --rate "$rate" "${prio_args[@]}" --windows "${wins[infer_noshim]}" \
+    --latency-out "$lat_dir/infer_noshim.txt"
   proc "name=train_noshim shim=0" "${rn[@]}" train "${prio_args[@]}" --windows "${wins[train_noshim]}"
   shim_prefix --priority high
   proc "name=infer_high shim=1 priority=high" "${SP[@]}" "${rn[@]}" infer --rate "$rate" "${prio_args[@]}" \
-    --windows "${wins[infer_high]}"
+    --windows "${wins[infer_high]}" --latency-out "$lat_dir/infer_high.txt"
   shim_prefix --priority low
   proc "name=train_low shim=1 priority=low" "${SP[@]}" "${rn[@]}" train "${prio_args[@]}" --windows "${wins[train_low]}"
   for ((i = 0; i < nv; i++)); do
@@ -559,7 +565,8 @@ if selected priority && begin priority "$(need_s "$nv" "$r_fit")"; then
     say "priority variant $k: XPU_SCHED_TUNABLES=$v (phase sweep$k, once per round)"
     shim_prefix --priority high
     proc "name=infer_high_sweep$k shim=1 priority=high sweep=$k tunables=$v" env XPU_SCHED_TUNABLES="$v" \
-      "${SP[@]}" "${rn[@]}" infer --rate "$rate" "${prio_args[@]}" --windows "${wins[infer_high_sweep$k]}"
+      "${SP[@]}" "${rn[@]}" infer --rate "$rate" "${prio_args[@]}" --windows "${wins[infer_high_sweep$k]}" \
+      --latency-out "$lat_dir/infer_high_sweep$k.txt"
     shim_prefix --priority low
     proc "name=train_low_sweep$k shim=1 priority=low sweep=$k tunables=$v" env XPU_SCHED_TUNABLES="$v" \
       "${SP[@]}" "${rn[@]}" train "${prio_args[@]}" --windows "${wins[train_low_sweep$k]}"
