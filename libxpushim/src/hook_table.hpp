@@ -111,3 +111,20 @@ void fail_open_notice(std::string_view hook) noexcept;
 #define XPU_ARGS_10 XPU_ARGS_9, a9
 #define XPU_ARGS_11 XPU_ARGS_10, a10
 #define XPU_EXPORT __attribute__((visibility("default")))
+
+// An exported hook: RET CALLCONV name(params) calling `handler` with the real function (row `name`
+// of TABLE, typed `type`); if the handler itself faults, the call passes through. One use per row
+// of hooks/cuda.def (cuda_exports.cpp) and hooks/nvml.def (nvml_exports.cpp).
+#define XPU_DEFINE_EXPORT(TABLE, RET, CALLCONV, name, type, n, handler)                         \
+  static_assert(::xpu::shim::signature<type>::arity == n, #name ": arity differs from " #type); \
+  extern "C" XPU_EXPORT RET CALLCONV name(XPU_PARAMS_##n(type)) {                               \
+    const auto real = ::xpu::shim::real<::xpu::shim::TABLE::name, type>();                      \
+    if (real == nullptr) return ::xpu::shim::missing_real(::xpu::shim::TABLE::name);            \
+    try {                                                                                       \
+      using namespace ::xpu::shim;                                                              \
+      return handler(real, XPU_ARGS_##n);                                                       \
+    } catch (...) {                                                                             \
+      ::xpu::shim::fail_open_notice(#name);                                                     \
+      return real(XPU_ARGS_##n);                                                                \
+    }                                                                                           \
+  }
