@@ -35,7 +35,8 @@
 # Knobs: COMPUTE_WINDOW_S (6) COMPUTE_WARMUP_S (1) COMPUTE_TAIL_S (0.5) COMPUTE_KERNEL_US (1000: the
 # calibration's target) COMPUTE_ITERS (empty: calibrate; N: skip the calibration, use N iterations)
 # COMPUTE_DEPTH (4) COMPUTE_PHASE_S (6, each ResNet phase) COMPUTE_PRIO_SETTLE_S (0.5, not measured
-# at each phase's start) COMPUTE_PRIO_ROUNDS (3) COMPUTE_RATE (100) COMPUTE_PRIO_VARIANTS (empty;
+# at each phase's start) COMPUTE_PRIO_ROUNDS (3) COMPUTE_RATE (100) COMPUTE_PRIO_PIN (0; 1: each
+# priority process on CPUs of its own, via taskset) COMPUTE_PRIO_VARIANTS (empty;
 # space-separated XPU_SCHED_TUNABLES values, a (c) phase per round each, as many as the budget fits
 # with every round) COMPUTE_BUDGET_S (290: a scenario that would end later is skipped, SKIP; so is a
 # priority round) COMPUTE_OUT (where
@@ -547,28 +548,47 @@ if selected priority && begin priority "$(need_s "$nv" "$r_fit")"; then
     echo "RESULT scenario=priority round=$((r + 1)) order=$order_csv $span_s" >>"$raw"
   done
   echo "RESULT scenario=priority plan=1 rounds=$prio_rounds phase_s=$phase settle_s=$prio_settle rate=$rate" \
-    "phases=$(IFS=,; echo "${phases[*]}") variants=$nv" >>"$raw"
+    "phases=$(IFS=,; echo "${phases[*]}") variants=$nv pin=${COMPUTE_PRIO_PIN:-0}" >>"$raw"
   ptmo=$((total_s + 150))
   prio_args=(--settle "$prio_settle")
   mkdir -p "$lat_dir"
-  proc "name=infer_noshim shim=0" "${rn[@]}" infer --rate "$rate" "${prio_args[@]}" --windows "${wins[infer_noshim]}" \
+  # COMPUTE_PRIO_PIN=1: every priority process on CPUs of its own (taskset), the reference and the
+  # shim processes alike, so that the CPU-bound batch-1 inference never shares a core with another
+  # process. Off by default (not yet tried on the GPU machine).
+  pin_n=0 pin=()
+  next_pin() {
+    pin=()
+    [[ ${COMPUTE_PRIO_PIN:-0} == 1 ]] && command -v taskset >/dev/null || return 0
+    local per=$(($(nproc) / (4 + 2 * nv))) first
+    ((per >= 1)) || return 0
+    first=$((pin_n * per))
+    pin_n=$((pin_n + 1))
+    pin=(taskset -c "$first-$((first + per - 1))")
+  }
+  next_pin
+  proc "name=infer_noshim shim=0" "${pin[@]}" "${rn[@]}" infer --rate "$rate" "${prio_args[@]}" --windows "${wins[infer_noshim]}" \
     --latency-out "$lat_dir/infer_noshim.txt"
-  proc "name=train_noshim shim=0" "${rn[@]}" train "${prio_args[@]}" --windows "${wins[train_noshim]}"
+  next_pin
+  proc "name=train_noshim shim=0" "${pin[@]}" "${rn[@]}" train "${prio_args[@]}" --windows "${wins[train_noshim]}"
   shim_prefix --priority high
-  proc "name=infer_high shim=1 priority=high" "${SP[@]}" "${rn[@]}" infer --rate "$rate" "${prio_args[@]}" \
+  next_pin
+  proc "name=infer_high shim=1 priority=high" "${pin[@]}" "${SP[@]}" "${rn[@]}" infer --rate "$rate" "${prio_args[@]}" \
     --windows "${wins[infer_high]}" --latency-out "$lat_dir/infer_high.txt"
   shim_prefix --priority low
-  proc "name=train_low shim=1 priority=low" "${SP[@]}" "${rn[@]}" train "${prio_args[@]}" --windows "${wins[train_low]}"
+  next_pin
+  proc "name=train_low shim=1 priority=low" "${pin[@]}" "${SP[@]}" "${rn[@]}" train "${prio_args[@]}" --windows "${wins[train_low]}"
   for ((i = 0; i < nv; i++)); do
     k=${v_k[$i]} v=${v_val[$i]}
     echo "RESULT scenario=priority sweep=$k tunables=$v" >>"$raw"
     say "priority variant $k: XPU_SCHED_TUNABLES=$v (phase sweep$k, once per round)"
     shim_prefix --priority high
-    proc "name=infer_high_sweep$k shim=1 priority=high sweep=$k tunables=$v" env XPU_SCHED_TUNABLES="$v" \
+    next_pin
+    proc "name=infer_high_sweep$k shim=1 priority=high sweep=$k tunables=$v" "${pin[@]}" env XPU_SCHED_TUNABLES="$v" \
       "${SP[@]}" "${rn[@]}" infer --rate "$rate" "${prio_args[@]}" --windows "${wins[infer_high_sweep$k]}" \
       --latency-out "$lat_dir/infer_high_sweep$k.txt"
     shim_prefix --priority low
-    proc "name=train_low_sweep$k shim=1 priority=low sweep=$k tunables=$v" env XPU_SCHED_TUNABLES="$v" \
+    next_pin
+    proc "name=train_low_sweep$k shim=1 priority=low sweep=$k tunables=$v" "${pin[@]}" env XPU_SCHED_TUNABLES="$v" \
       "${SP[@]}" "${rn[@]}" train "${prio_args[@]}" --windows "${wins[train_low_sweep$k]}"
   done
   prio_live=1
