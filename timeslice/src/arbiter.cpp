@@ -324,7 +324,11 @@ void Arbiter::anchor_queue(Nanos now) noexcept {
   // A probe was reported done at `now`: the work launched before it on its stream has run, so
   // what may still be queued is at most the launches made since. (Other streams' work is covered
   // by the estimate only; a later probe re-anchors again.)
-  const Nanos bound = now + since_probe_.load(kRelaxed) * avg_launch_ns_.load(kRelaxed);
+  // (The queue never reaches past the in-flight lease, so neither does the bound: no overflow.)
+  const Nanos avg = std::max<Nanos>(avg_launch_ns_.load(kRelaxed), 1);
+  const std::int64_t since = since_probe_.load(kRelaxed);
+  const Nanos bound =
+      now + (since >= t_.inflight_lease_ns / avg ? t_.inflight_lease_ns : since * avg);
   if (queue_end_.load(kRelaxed) <= bound) return;
   queue_end_.store(bound, kRelaxed);
   const MemberConfig cfg = config();
