@@ -40,6 +40,8 @@ import statistics
 import sys
 import time
 
+from torch_gpu import cuda_torch
+
 
 def resnet50(nn):
     class Bottleneck(nn.Module):
@@ -272,15 +274,10 @@ def main():
         windows = parse_windows(a.windows) if a.windows else [(0.0, a.seconds, None)]
     except ValueError as e:
         ap.error(str(e))
-    try:
-        import torch
-        from torch import nn
-    except Exception as e:  # noqa: BLE001
-        print(f"SKIP torch not importable: {e}")
+    torch = cuda_torch()
+    if torch is None:
         return 77
-    if not torch.cuda.is_available():
-        print("SKIP no CUDA device visible to torch")
-        return 77
+    nn = torch.nn
     print(f"INFO pid={os.getpid()} torch={torch.__version__}", flush=True)
     torch.manual_seed(a.seed)
     torch.backends.cudnn.benchmark = a.cudnn_benchmark

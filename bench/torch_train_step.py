@@ -14,6 +14,8 @@ import statistics
 import sys
 import time
 
+from torch_gpu import cuda_torch
+
 
 def build_model(nn, w):
     def block(cin, cout, stride):
@@ -33,15 +35,10 @@ def main():
     ap.add_argument("--width", type=int, default=64, help="channels of the first block")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
-    try:
-        import torch
-        from torch import nn
-    except Exception as e:  # noqa: BLE001
-        print(f"SKIP torch not importable: {e}")
+    torch = cuda_torch()
+    if torch is None:
         return 77
-    if not torch.cuda.is_available():
-        print("SKIP no CUDA device visible to torch")
-        return 77
+    nn = torch.nn
 
     torch.manual_seed(a.seed)
     # Same algorithms every run: benchmark mode could pick different kernels in the two processes.
