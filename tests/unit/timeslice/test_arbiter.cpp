@@ -534,6 +534,17 @@ TEST_CASE("arbiter: a lone holder's fast path is bounded and ends when the devic
   CHECK_FALSE(c->fast_go());
 }
 
+// lo (low) and hi (high) joined; hi's first launch, a probe, measured `probe_gpu_ns` and is
+// reported `wall_ns` later.
+void probe_once(Fixture& f, Arbiter& hi, Nanos probe_gpu_ns, Nanos wall_ns = 0) {
+  const Decision d = hi.before_launch(f.now());
+  REQUIRE(d.go());
+  REQUIRE(d.track);
+  hi.on_launch(f.now());
+  f.clock.advance(wall_ns);
+  hi.on_complete(f.now(), 1, static_cast<std::uint64_t>(probe_gpu_ns));
+}
+
 TEST_CASE(
     "arbiter: the highest class beside lower ones probes once per period and holds its "
     "estimated queue",
@@ -541,16 +552,12 @@ TEST_CASE(
   Fixture f;
   auto lo = f.joined(1, 1, 100, Mode::kShare, Priority::kLow);
   auto hi = f.joined(0, 0, 100, Mode::kShare, Priority::kHigh);
-  // First launch: a probe (tracked), which claims no busy lease of its own.
-  Decision d = hi->before_launch(f.now());
-  REQUIRE(d.go());
-  CHECK(d.track);
-  hi->on_launch(f.now());
-  // It measures 1 ms per launch.
-  f.clock.advance(1'000'000);
-  hi->on_complete(f.now(), 1, 1'000'000);
+  // First launch: a probe (tracked), which claims no busy lease of its own. It measures 1 ms per
+  // launch.
+  probe_once(f, *hi, 1'000'000, 1'000'000);
   // Ten untracked launches within the probe period: a virtual queue of about 10 ms.
   int tracked = 0;
+  Decision d;
   for (int i = 0; i < 10; ++i) {
     d = hi->before_launch(f.now());
     REQUIRE(d.go());
@@ -574,15 +581,6 @@ TEST_CASE(
   d = hi->before_launch(f.now());
   REQUIRE(d.go());
   CHECK(d.track);
-}
-
-// lo (low) and hi (high) joined; hi's first launch, a probe, measured `probe_gpu_ns`.
-void probe_once(Fixture& f, Arbiter& hi, Nanos probe_gpu_ns) {
-  const Decision d = hi.before_launch(f.now());
-  REQUIRE(d.go());
-  REQUIRE(d.track);
-  hi.on_launch(f.now());
-  hi.on_complete(f.now(), 1, static_cast<std::uint64_t>(probe_gpu_ns));
 }
 
 TEST_CASE("arbiter: the highest class's queue estimate is capped and re-anchored by each probe",
