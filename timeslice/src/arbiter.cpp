@@ -245,12 +245,13 @@ Decision Arbiter::go_as_holder(Nanos now, const MemberConfig& cfg, std::uint64_t
   // measured per process from its own events, both would be charged for the overlap. Checked only
   // while the slice is young, and once seen clear, not again for this holder word: the steady
   // state (and a lone process) pays one compare at most.
-  if (slice_age < t_.max_drain_wait_ns && word != drain_clear_word_.load(kRelaxed) &&
-      drain_pending(now, cfg, word)) {
-    // Hold on to the device meanwhile: a holder that launches nothing would soon look idle.
-    refresh_busy(now, now + t_.idle_grace_ns);
-    return wait(WaitReason::kDrain, now,
-                std::min(now + t_.drain_poll_ns, now + (t_.max_drain_wait_ns - slice_age)));
+  if (slice_age < t_.max_drain_wait_ns && word != drain_clear_word_.load(kRelaxed)) {
+    const Nanos left = drain_wait_left(now, cfg, word, slice_age);
+    if (left > 0) {
+      // Hold on to the device meanwhile: a holder that launches nothing would soon look idle.
+      refresh_busy(now, now + t_.idle_grace_ns);
+      return wait(WaitReason::kDrain, now, now + std::min(t_.drain_poll_ns, left));
+    }
   }
   const Signals sig(table_, now);
   const bool higher = sig.present_above(cfg.priority);
@@ -357,20 +358,33 @@ Decision Arbiter::acquire(Nanos now, const MemberConfig& cfg, std::uint64_t word
   return wait_for_holder(now, cfg, word);
 }
 
-bool Arbiter::drain_pending(Nanos now, const MemberConfig& cfg, std::uint64_t word) noexcept {
+Nanos Arbiter::drain_wait_left(Nanos now, const MemberConfig& cfg, std::uint64_t word,
+                               Nanos slice_age) noexcept {
   const std::uint64_t rec = table_.previous_holder.load(std::memory_order_acquire);
   // Not (yet) written for this slice (the installer is between its CAS and this record, or lost a
   // race): nothing to wait for now, but look again at the next launch.
-  if (!previous_matches(rec, word)) return false;
+  if (!previous_matches(rec, word)) return 0;
   const PreviousHolder prev = decode_previous(rec, word);
   // Never wait for our own group's work; otherwise wait while its in-flight lease lives (it is
   // pulled in at its last completion, and a dead process's runs out within inflight_lease_ns).
   if (prev.present && prev.group != cfg.group &&
       lease_live(table_.groups[prev.group].inflight_until_ns, now)) {
-    return true;
+    const Nanos limit = drain_limit(cfg.priority, prev.group);
+    if (slice_age < limit) return limit - slice_age;
   }
   drain_clear_word_.store(word, kRelaxed);
-  return false;
+  return 0;
+}
+
+Nanos Arbiter::drain_limit(Priority newer, std::uint32_t older_group) const noexcept {
+  // A holder that preempted a lower priority need not wait: the lower group keeps only a sliver
+  // queued (low_inflight_ns), the GPU runs that sliver before our first kernel either way, and
+  // not blocking our launch thread meanwhile lets a launch-bound process (batch-1 inference)
+  // queue its next kernels while the sliver runs, instead of after a drain poll.
+  const MemberConfig older = decode_group_config(
+      table_.groups[older_group % kMaxGroups].config.load(std::memory_order_acquire), older_group);
+  if (older.present && newer > older.priority) return t_.preempt_drain_wait_ns;
+  return t_.max_drain_wait_ns;
 }
 
 bool Arbiter::may_take_over(Nanos now, const MemberConfig& cfg, std::uint64_t word) const noexcept {
@@ -679,9 +693,15 @@ Nanos Arbiter::tick(Nanos now) noexcept {
 bool Arbiter::drain_awaited(Nanos now, const MemberConfig& cfg, std::uint64_t word) const noexcept {
   if (t_.max_drain_wait_ns == 0) return false;
   const HolderWord h = decode_holder(word);
-  if (h.present &&
-      (h.group == cfg.group || detail::slice_age_ns(h.start_us, now) >= t_.max_drain_wait_ns)) {
-    return false;  // we hold it, or the holder no longer waits for anyone
+  if (h.present) {
+    if (h.group == cfg.group) return false;  // we hold it
+    const MemberConfig hc =
+        decode_group_config(table_.groups[h.group].config.load(std::memory_order_acquire), h.group);
+    const Priority holder_priority = hc.present ? hc.priority : cfg.priority;
+    // The holder no longer waits for anyone (or, having preempted us, never did).
+    if (detail::slice_age_ns(h.start_us, now) >= drain_limit(holder_priority, cfg.group)) {
+      return false;
+    }
   }
   // Also while nobody holds, if we were the last: whoever installs itself next waits for us.
   const PreviousHolder prev = decode_previous(table_.previous_holder.load(kRelaxed), word);

@@ -33,6 +33,7 @@ Tunables sanitized(const Tunables& in) noexcept {
     t.max_drain_wait_ns = std::clamp(t.max_drain_wait_ns, t.drain_poll_ns, 100 * kMs);
   }
   t.drain_tick_ns = std::clamp(t.drain_tick_ns, 1 * kUs, t.active_tick_ns);
+  t.preempt_drain_wait_ns = std::clamp(t.preempt_drain_wait_ns, Nanos{0}, t.max_drain_wait_ns);
   t.contended_inflight_ns = std::clamp(t.contended_inflight_ns, 0 * kUs, 10 * kS);
   t.low_inflight_ns = std::clamp(t.low_inflight_ns, 0 * kUs, 10 * kS);
   t.max_inflight_launches = std::clamp(t.max_inflight_launches, 1U, 1U << 20);
@@ -75,6 +76,7 @@ constexpr Field kFields[] = {
     {"max_drain_wait", &Tunables::max_drain_wait_ns, nullptr},
     {"drain_poll", &Tunables::drain_poll_ns, nullptr},
     {"drain_tick", &Tunables::drain_tick_ns, nullptr},
+    {"preempt_drain_wait", &Tunables::preempt_drain_wait_ns, nullptr},
     {"contended_inflight", &Tunables::contended_inflight_ns, nullptr},
     {"low_inflight", &Tunables::low_inflight_ns, nullptr},
     {"max_inflight_launches", nullptr, &Tunables::max_inflight_launches},

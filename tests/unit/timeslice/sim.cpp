@@ -229,10 +229,11 @@ void Simulation::on_launch(int idx) {
   if (p.spec.work.kind == WorkKind::kRequests) {
     if (!p.request_started) {
       p.request_started = true;
-      p.st.queue_delay.push_back(start - p.request_arrival);
+      if (arrived_in_window(p.request_arrival))
+        p.st.queue_delay.push_back(start - p.request_arrival);
     }
     if (--p.kernels_left == 0) {
-      p.st.latency.push_back(end - p.request_arrival);
+      if (arrived_in_window(p.request_arrival)) p.st.latency.push_back(end - p.request_arrival);
       p.sync_until = end;  // stream synchronize: the next request starts after this one is done
     }
   }
@@ -302,7 +303,9 @@ void Simulation::advance_gpu(Nanos to) {
     Kernel& k = p.gpu_queue.front();
     if (!k.started) {
       k.started = true;
-      if (k.first_of_request) p.st.queue_delay.push_back(gpu_now_ - k.request_arrival);
+      if (k.first_of_request && arrived_in_window(k.request_arrival)) {
+        p.st.queue_delay.push_back(gpu_now_ - k.request_arrival);
+      }
     }
     const Nanos run = std::min({to - gpu_now_, k.remaining, quantum_left_});
     count_in_window(p, gpu_now_, gpu_now_ + run);
@@ -315,7 +318,8 @@ void Simulation::advance_gpu(Nanos to) {
     p.last_end = gpu_now_;
     if (k.tracked && k.gen == p.gen) p.unreported.emplace_back(gpu_now_, measured);
     if (k.last_of_request) {
-      p.st.latency.push_back(gpu_now_ - k.request_arrival);
+      if (arrived_in_window(k.request_arrival))
+        p.st.latency.push_back(gpu_now_ - k.request_arrival);
       p.sync_pending = false;
     }
     p.gpu_queue.pop_front();

@@ -68,7 +68,7 @@ struct ProcStats {
   std::uint64_t waits = 0;         // before_launch calls that said wait
   std::uint64_t holder_waits = 0;  // ... because another group holds the device
   std::uint64_t drain_waits = 0;   // ... because the previous holder's work still drains
-  std::vector<Nanos> latency;      // kRequests: arrival -> last kernel of the request done
+  std::vector<Nanos> latency;      // kRequests arriving in the window: arrival -> last kernel done
   std::vector<Nanos> queue_delay;  // kRequests: arrival -> first kernel starts on the GPU
   std::vector<Nanos> go_times;     // times of launches (only when record_go_times)
 };
@@ -120,6 +120,11 @@ class Simulation {
   /// Busy GPU time / window length.
   double gpu_busy_fraction() const;
   Nanos window_length() const { return window_to_ - window_from_; }
+  // Requests count in latency statistics when they arrive inside the measuring window (the
+  // warm-up's requests, while launch costs are still being learned, do not).
+  bool arrived_in_window(Nanos arrival) const {
+    return arrival >= window_from_ && arrival < window_to_;
+  }
 
  private:
   enum class Ev : std::uint8_t { kJoin, kLeave, kLaunch, kWatch, kRequest, kKill, kCorrupt };

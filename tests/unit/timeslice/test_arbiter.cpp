@@ -209,6 +209,7 @@ TEST_CASE("arbiter: a killed holder is passed over when its lease runs out",
 TEST_CASE("arbiter: high priority preempts at its first launch; low keeps little in flight",
           "[timeslice][arbiter]") {
   Fixture f;
+  f.t.preempt_drain_wait_ns = f.t.max_drain_wait_ns;  // the waiting variant (default: 0)
   auto low = f.make(0);
   auto high = f.make(1);
   REQUIRE(low->join(f.now(), 0, 50, Mode::kShare, Priority::kLow));
@@ -234,8 +235,8 @@ TEST_CASE("arbiter: high priority preempts at its first launch; low keeps little
   CHECK(d.reason == WaitReason::kInflightBound);
   CHECK(d.retry_at_ns == f.now() + f.t.inflight_poll_ns);
 
-  // High launches inside low's slice: it takes the device at once, but lets low's queued work
-  // drain before it submits (exclusive hand-over); low, waited for, reports at the drain's pace.
+  // High launches inside low's slice: it takes the device at once, and (in this variant) lets
+  // low's queued work drain before it submits; low, waited for, reports at the drain's pace.
   f.clock.advance(100 * kUs);
   const Decision first = high->before_launch(f.now());
   CHECK(f.holder().group == 1);
@@ -250,6 +251,25 @@ TEST_CASE("arbiter: high priority preempts at its first launch; low keeps little
   const Decision after = low->before_launch(f.now());
   CHECK_FALSE(after.go());
   CHECK(after.reason == WaitReason::kOtherHolder);
+}
+
+TEST_CASE("arbiter: by default a preempting high-priority process launches at once",
+          "[timeslice][arbiter][exclusive]") {
+  Fixture f;
+  REQUIRE(f.t.preempt_drain_wait_ns == 0);
+  auto low = f.joined(0, 0, 50, Mode::kShare, Priority::kLow);
+  auto high = f.joined(1, 1, 50, Mode::kShare, Priority::kHigh);
+  REQUIRE(low->before_launch(f.now()).go());
+  low->on_launch(f.now());
+  REQUIRE(f.table->groups[0].inflight_until_ns.load() > f.now());
+  f.clock.advance(100 * kUs);
+  // Low's sliver is still queued: high takes the device and goes without a drain wait (its launch
+  // queues behind the sliver on the GPU), and low is not asked to report at the drain's pace.
+  CHECK(high->before_launch(f.now()).go());
+  CHECK(f.holder().group == 1);
+  CHECK(low->tick(f.now()) == f.now() + f.t.active_tick_ns);
+  CHECK(low->before_launch(f.now()).reason == WaitReason::kOtherHolder);
+  // (Between equal priorities the hand-over still drains: "a new holder waits until ...".)
 }
 
 TEST_CASE("arbiter: cap mode waits for its budget even alone", "[timeslice][arbiter]") {

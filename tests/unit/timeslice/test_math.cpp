@@ -97,6 +97,16 @@ TEST_CASE("tunables: the exclusive hand-over's tunables are clamped", "[timeslic
   CHECK(sanitized(wild).max_drain_wait_ns == 200 * kUs);
   wild.max_drain_wait_ns = 0;  // off
   CHECK(sanitized(wild).max_drain_wait_ns == 0);
+  // A preempting holder never waits longer than any holder, nor a negative time.
+  CHECK(d.preempt_drain_wait_ns == 0);
+  wild.max_drain_wait_ns = 6 * kMs;
+  wild.preempt_drain_wait_ns = 1 * kS;
+  CHECK(sanitized(wild).preempt_drain_wait_ns == 6 * kMs);
+  wild.preempt_drain_wait_ns = -1;
+  CHECK(sanitized(wild).preempt_drain_wait_ns == 0);
+  wild.max_drain_wait_ns = 0;
+  wild.preempt_drain_wait_ns = 2 * kMs;
+  CHECK(sanitized(wild).preempt_drain_wait_ns == 0);
 }
 
 }  // namespace

@@ -98,7 +98,11 @@ class Arbiter {
   Decision as_holder(Nanos now, const MemberConfig& cfg, std::uint64_t word) noexcept;
   Decision go_as_holder(Nanos now, const MemberConfig& cfg, std::uint64_t word,
                         Nanos slice_age) noexcept;
-  bool drain_pending(Nanos now, const MemberConfig& cfg, std::uint64_t word) noexcept;
+  // How much longer this (new) holder waits for the previous holder's drain; 0: go.
+  Nanos drain_wait_left(Nanos now, const MemberConfig& cfg, std::uint64_t word,
+                        Nanos slice_age) noexcept;
+  // How long into its slice a holder of priority `newer` waits for `older_group`'s drain.
+  Nanos drain_limit(Priority newer, std::uint32_t older_group) const noexcept;
   bool drain_awaited(Nanos now, const MemberConfig& cfg, std::uint64_t word) const noexcept;
   Decision go_above_lower(Nanos now) noexcept;
   void anchor_queue(Nanos now) noexcept;

@@ -31,6 +31,9 @@ struct Tunables {
                                         // drain fits); 0 turns the exclusive hand-over off
   Nanos drain_poll_ns = 50'000;         // retry delay of a holder waiting for a drain
   Nanos drain_tick_ns = 50'000;         // watcher period of a process whose drain is waited for
+  Nanos preempt_drain_wait_ns = 0;      // the same limit for a holder that preempted a lower
+                                        // priority: 0, it launches at once (its launch thread is
+                                        // not blocked; the GPU runs the sliver first anyway)
 
   // In-flight bounds (estimated GPU time of tracked launches not yet completed).
   Nanos contended_inflight_ns = 4'000'000;  // holder while someone of >= priority waits
