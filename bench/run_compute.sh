@@ -225,12 +225,13 @@ span=$(awk -v a="$warm" -v b="$win" -v c="$tail_s" 'BEGIN { printf "%d", a + b +
 ptmo=$((span + 60))
 est=$((span + 4))
 
-# micro_run SCENARIO MODE RUN [PREFIX...] -- MICROBENCH-ARGS...: one driver_microbench run under
+# micro_run SCENARIO MODE RUN [PREFIX...] :: MICROBENCH-ARGS...: one driver_microbench run under
 # PREFIX (empty: no shim); prints its tail and appends its RESULT lines, tagged, to the raw file.
+# (The separator is not `--`: an xpu-run prefix ends with its own `--`.)
 micro_run() {
   local scen=$1 mode=$2 i=$3 pre=() o rc
   shift 3
-  while [[ $1 != -- ]]; do
+  while [[ $1 != :: ]]; do
     pre+=("$1")
     shift
   done
@@ -251,7 +252,7 @@ if selected gate && begin gate 25; then
     for i in 1 2 3; do
       for mode in base shim; do
         if [[ $mode == base ]]; then pre=(); else pre=("${SP[@]}"); fi
-        micro_run gate "$mode" "$i" "${pre[@]}" -- --ops launch,launch_rt,inproc --launches 100000 \
+        micro_run gate "$mode" "$i" "${pre[@]}" :: --ops launch,launch_rt,inproc --launches 100000 \
           --pairs 100 --infos 1000
       done
     done
@@ -272,7 +273,7 @@ if selected gate_high && begin gate_high 25; then
     wait_ready 30
     shim_prefix --priority high
     for i in 1 2 3; do
-      micro_run gate_high high "$i" "${SP[@]}" -- --ops inproc --launches 100000
+      micro_run gate_high high "$i" "${SP[@]}" :: --ops inproc --launches 100000
     done
     publish
     end_scenario

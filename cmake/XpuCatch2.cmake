@@ -14,3 +14,10 @@ else()
   target_link_libraries(xpu_catch2 INTERFACE xpu_catch2_main Catch2::Catch2)
 endif()
 include(Catch)
+
+# Every test binary registers its cases through this, never catch_discover_tests directly: a case
+# whose name the registration cannot pass through intact (Catch2 2.13 splits names at ';') would
+# match nothing, and "No tests ran" exits 0 unless --warn NoTests makes it a failure.
+function(xpu_discover_tests target)
+  catch_discover_tests(${target} EXTRA_ARGS --warn NoTests ${ARGN})
+endfunction()

@@ -266,7 +266,7 @@ TEST_CASE("a launch from idle behind another process's work is charged from its 
   CHECK(t.poll().gpu_ns == 1'000'000);
 }
 
-TEST_CASE("failed queries count the launch as done, uncharged; stale events are dropped") {
+TEST_CASE("failed queries count the launch as done, uncharged and stale events are dropped") {
   Fixture f;
   CompletionTracker t;
   REQUIRE(f.launch(t, kA, 1'000'000));

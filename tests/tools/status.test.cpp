@@ -279,7 +279,7 @@ TEST_CASE("configured and delivered shares, mode, priority and state of competin
                        R"("priority":null,"state":null,"delivered_share_percent":null,)"));
 }
 
-TEST_CASE("a lone share-mode group shows 'alone' and no delivered share; cap mode is measured") {
+TEST_CASE("a lone share-mode group shows 'alone' and no delivered share and cap mode is measured") {
   auto l = sample();
   // Both of alpha's processes compute on GPU 0 in share mode, with nobody else there.
   set_compute(*l, 0, 50, xpu::ComputeMode::share, xpu::Priority::normal);

@@ -29,7 +29,7 @@ TEST_CASE("reserve admits up to the quota and refuses beyond it", "[ledger]") {
   CHECK(ledger.reserve(5, 0, 0, 40 * MiB) == Admission::admitted);  // freeing makes room again
 }
 
-TEST_CASE("a group's members share one quota; other groups and devices are separate", "[ledger]") {
+TEST_CASE("a group's members share one quota and other groups and devices are separate", "[ledger]") {
   auto t = make_table();
   Ledger ledger(*t);
   ledger.attach_slot(1, 0);
@@ -56,7 +56,7 @@ TEST_CASE("unset and unlimited quotas admit and still count", "[ledger]") {
   CHECK(ledger.group_usage(0, 1) == 1ULL << 40);
 }
 
-TEST_CASE("release never goes below zero; detach forgets a slot", "[ledger]") {
+TEST_CASE("release never goes below zero and detach forgets a slot", "[ledger]") {
   auto t = make_table();
   Ledger ledger(*t);
   ledger.attach_slot(7, 3);

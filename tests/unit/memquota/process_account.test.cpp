@@ -32,7 +32,7 @@ TEST_CASE("allocations settle to what the driver really used and free exactly th
   CHECK(a.group_usage(0) == 0);
 }
 
-TEST_CASE("a failed free restores the record; a failed allocation cancels", "[account]") {
+TEST_CASE("a failed free restores the record and a failed allocation cancels", "[account]") {
   Fixture f;
   auto& a = f.account;
   REQUIRE(a.reserve(0, 5 * MiB) == Admission::admitted);
