@@ -8,6 +8,7 @@
 #   $OUT/summary.md    card, driver, CUDA, date; one row per case and per check; benchmark table
 #   $OUT/results.json  the same, machine-readable
 #   $OUT/log.txt       everything printed
+#   $OUT/priority_latency.tgz  every priority request's latency (bench/run_compute.sh)
 # Exit status: 0 when no case failed.
 #
 # Knobs (environment; none starts with XPU_, which is the shim's own configuration prefix):
@@ -386,6 +387,11 @@ finish() {
     cat "$META" "$CHECKS" >"$OUT/summary.md"  # raw, but never nothing
   fi
   [[ -f $OUT/summary.md ]] && cat "$OUT/summary.md"
+  # Every request's latency (one file per inference process), already pooled into compute.json:
+  # one archive, so that the results are a handful of files to bring back and commit.
+  if [[ -d $OUT/priority_latency ]]; then
+    tar -czf "$OUT/priority_latency.tgz" -C "$OUT" priority_latency && rm -rf "$OUT/priority_latency"
+  fi
   [[ -n ${XPUGPU_KEEP_WORK:-} ]] || rm -rf "$WORK"
 }
 
