@@ -29,7 +29,8 @@ TEST_CASE("reserve admits up to the quota and refuses beyond it", "[ledger]") {
   CHECK(ledger.reserve(5, 0, 0, 40 * MiB) == Admission::admitted);  // freeing makes room again
 }
 
-TEST_CASE("a group's members share one quota and other groups and devices are separate", "[ledger]") {
+TEST_CASE("a group's members share one quota and other groups and devices are separate",
+          "[ledger]") {
   auto t = make_table();
   Ledger ledger(*t);
   ledger.attach_slot(1, 0);
