@@ -369,22 +369,21 @@ Nanos Arbiter::drain_wait_left(Nanos now, const MemberConfig& cfg, std::uint64_t
   // pulled in at its last completion, and a dead process's runs out within inflight_lease_ns).
   if (prev.present && prev.group != cfg.group &&
       lease_live(table_.groups[prev.group].inflight_until_ns, now)) {
-    const Nanos limit = drain_limit(cfg.priority, prev.group);
+    const MemberConfig older = decode_group_config(
+        table_.groups[prev.group].config.load(std::memory_order_acquire), prev.group);
+    const Nanos limit = drain_limit(cfg.priority, older.present ? older.priority : cfg.priority);
     if (slice_age < limit) return limit - slice_age;
   }
   drain_clear_word_.store(word, kRelaxed);
   return 0;
 }
 
-Nanos Arbiter::drain_limit(Priority newer, std::uint32_t older_group) const noexcept {
+Nanos Arbiter::drain_limit(Priority newer, Priority older) const noexcept {
   // A holder that preempted a lower priority need not wait: the lower group keeps only a sliver
   // queued (low_inflight_ns), the GPU runs that sliver before our first kernel either way, and
   // not blocking our launch thread meanwhile lets a launch-bound process (batch-1 inference)
   // queue its next kernels while the sliver runs, instead of after a drain poll.
-  const MemberConfig older = decode_group_config(
-      table_.groups[older_group % kMaxGroups].config.load(std::memory_order_acquire), older_group);
-  if (older.present && newer > older.priority) return t_.preempt_drain_wait_ns;
-  return t_.max_drain_wait_ns;
+  return newer > older ? t_.preempt_drain_wait_ns : t_.max_drain_wait_ns;
 }
 
 bool Arbiter::may_take_over(Nanos now, const MemberConfig& cfg, std::uint64_t word) const noexcept {
@@ -699,7 +698,7 @@ bool Arbiter::drain_awaited(Nanos now, const MemberConfig& cfg, std::uint64_t wo
         decode_group_config(table_.groups[h.group].config.load(std::memory_order_acquire), h.group);
     const Priority holder_priority = hc.present ? hc.priority : cfg.priority;
     // The holder no longer waits for anyone (or, having preempted us, never did).
-    if (detail::slice_age_ns(h.start_us, now) >= drain_limit(holder_priority, cfg.group)) {
+    if (detail::slice_age_ns(h.start_us, now) >= drain_limit(holder_priority, cfg.priority)) {
       return false;
     }
   }

@@ -69,7 +69,7 @@ struct ProcStats {
   std::uint64_t holder_waits = 0;  // ... because another group holds the device
   std::uint64_t drain_waits = 0;   // ... because the previous holder's work still drains
   std::vector<Nanos> latency;      // kRequests arriving in the window: arrival -> last kernel done
-  std::vector<Nanos> queue_delay;  // kRequests: arrival -> first kernel starts on the GPU
+  std::vector<Nanos> queue_delay;  // the same requests: arrival -> first kernel starts on the GPU
   std::vector<Nanos> go_times;     // times of launches (only when record_go_times)
 };
 

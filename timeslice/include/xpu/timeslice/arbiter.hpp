@@ -101,8 +101,9 @@ class Arbiter {
   // How much longer this (new) holder waits for the previous holder's drain; 0: go.
   Nanos drain_wait_left(Nanos now, const MemberConfig& cfg, std::uint64_t word,
                         Nanos slice_age) noexcept;
-  // How long into its slice a holder of priority `newer` waits for `older_group`'s drain.
-  Nanos drain_limit(Priority newer, std::uint32_t older_group) const noexcept;
+  // How long into its slice a holder of priority `newer` waits for the drain of a group of
+  // priority `older` (an unconfigured group counts as the holder's own priority).
+  Nanos drain_limit(Priority newer, Priority older) const noexcept;
   bool drain_awaited(Nanos now, const MemberConfig& cfg, std::uint64_t word) const noexcept;
   Decision go_above_lower(Nanos now) noexcept;
   void anchor_queue(Nanos now) noexcept;
