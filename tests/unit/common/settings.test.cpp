@@ -133,6 +133,13 @@ TEST_CASE("other options parse strictly", "[settings]") {
   CHECK(contains(error_of({{"XPU_SCHED_TUNABLES", "idle_grace=5"}}), "not a duration"));
   CHECK(contains(error_of({{"XPU_SCHED_TUNABLES", "idle=5ms"}}), "unknown name 'idle'"));
   CHECK(contains(error_of({{"XPU_SCHED_TUNABLES", "idle=5ms"}}), "idle_grace"));
+  // The newest name, preempt_drain_wait, takes the same forms and gets the same errors.
+  CHECK(load({{"XPU_SCHED_TUNABLES", "preempt_drain_wait=6ms"}}).value().sched_tunables ==
+        "preempt_drain_wait=6ms");
+  const std::string bad = error_of({{"XPU_SCHED_TUNABLES", "preempt_drain_wait=6"}});
+  CHECK(contains(bad, "XPU_SCHED_TUNABLES"));
+  CHECK(contains(bad, "not a duration"));
+  CHECK(contains(error_of({{"XPU_SCHED_TUNABLES", "idle=5ms"}}), "preempt_drain_wait"));
 }
 
 TEST_CASE("HAMi's device-plugin contract", "[settings][hami]") {
